@@ -1,0 +1,106 @@
+"""The `gruinspect` command: a thin layer of click commands over the library.
+
+Errors the library raises on purpose (:class:`~gruinspect.errors.GruInspectError`) become one line
+on stderr and exit 2 (or the error's own code); ``--traceback`` shows the full trace instead.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import ExitCode, GruInspectError
+
+_COMMANDS = {
+    "list": ("gruinspect.cli.list_cmd", "list_command"),
+    "split": ("gruinspect.cli.split_cmd", "split_command"),
+    "stats": ("gruinspect.cli.stats_cmd", "stats_command"),
+}
+_HELP = {
+    "list": "List the GRU cells in a checkpoint or weights file.",
+    "split": "Write every gate block of every GRU cell as .npy files plus a manifest.",
+    "stats": "Summary statistics of every gate block.",
+}
+
+
+class GruGroup(click.Group):
+    """Loads each command's module only when it runs, and turns errors into one line."""
+
+    def list_commands(self, ctx):
+        return list(_COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS:
+            return None
+        import importlib
+
+        module, attr = _COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        # Short help without importing every command module.
+        rows = [(name, _HELP[name]) for name in _COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GruInspectError as exc:
+            if _want_traceback(ctx):
+                raise
+            _fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            if _want_traceback(ctx):
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            _fail(f"Cannot access{where}: {exc.strerror or exc}.", ExitCode.BAD_INPUT)
+        except MemoryError:
+            if _want_traceback(ctx):
+                raise
+            _fail("Out of memory while reading the input.", ExitCode.BAD_INPUT)
+        except KeyboardInterrupt:
+            _fail("Interrupted.", ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, with the way to learn more
+            if _want_traceback(ctx):
+                raise
+            _fail(f"Internal error ({type(exc).__name__}: {exc}); rerun with --traceback and report it.",
+                  ExitCode.BAD_INPUT)
+
+
+def _want_traceback(ctx) -> bool:
+    return bool(ctx.meta.get("gruinspect.traceback")) or os.environ.get("GRUINSPECT_TRACEBACK") == "1"
+
+
+def _fail(message: str, code: int):
+    from ..render import error
+
+    error(message)
+    sys.exit(int(code))
+
+
+def set_traceback(ctx, _param, value):
+    if value:
+        ctx.meta["gruinspect.traceback"] = True
+
+
+@click.group(cls=GruGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="gruinspect")
+@click.option("--traceback", is_flag=True, expose_value=False, is_eager=True, callback=set_traceback,
+              help="Show the full Python traceback on errors.")
+def main():
+    """Find every GRU cell in a saved TensorFlow or Keras file and name every slice of its weights.
+
+    PATH may be a TF checkpoint prefix, its .index or .data file, or a folder holding a
+    `checkpoint` state file or one bundle.
+
+    \b
+    Examples:
+      gruinspect list model.ckpt
+      gruinspect split model.ckpt --out gru_blocks
+      gruinspect stats model.ckpt --json
+    """

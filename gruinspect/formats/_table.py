@@ -1,0 +1,174 @@
+"""LevelDB-format sorted table, as TensorFlow writes it for `.index` files and V1 checkpoints.
+
+Layout (FORMATS.md §1.2; TF `core/lib/io/format.cc`, `block_builder.cc`): a 48-byte footer with the
+metaindex and index block handles and the magic; blocks of prefix-compressed entries followed by
+restart offsets; a 5-byte trailer per block (compression type, masked crc32c of contents + type).
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from ._crc import masked_crc32c
+from ._wire import WireError, read_varint
+
+TABLE_MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+_TRAILER = 5
+_NO_COMPRESSION = 0
+_SNAPPY = 1
+
+
+class TableError(ValueError):
+    """The bytes are not a well-formed table; ``truncated`` says whether they simply end too soon."""
+
+    def __init__(self, message: str, truncated: bool = False):
+        super().__init__(message)
+        self.truncated = truncated
+
+
+def has_table_magic(tail: bytes) -> bool:
+    """Whether the last 8 bytes of a file are the table magic."""
+    return len(tail) >= 8 and struct.unpack("<Q", tail[-8:])[0] == TABLE_MAGIC
+
+
+def _handle(buf, pos: int) -> tuple[int, int, int]:
+    offset, pos = read_varint(buf, pos)
+    size, pos = read_varint(buf, pos)
+    return offset, size, pos
+
+
+def read_block(data, offset: int, size: int, *, verify: bool = True) -> bytes:
+    """The uncompressed contents of the block at ``offset`` (``size`` excludes the trailer)."""
+    end = offset + size + _TRAILER
+    if end > len(data):
+        raise TableError(
+            f"block at offset {offset} needs {size + _TRAILER} bytes but the file has "
+            f"{max(len(data) - offset, 0)} from there",
+            truncated=True,
+        )
+    contents = bytes(data[offset : offset + size])
+    kind = data[offset + size]
+    if verify:
+        (stored,) = struct.unpack_from("<I", data, offset + size + 1)
+        if masked_crc32c(contents + bytes([kind])) != stored:
+            raise TableError(f"checksum mismatch in the block at offset {offset}")
+    if kind == _NO_COMPRESSION:
+        return contents
+    if kind == _SNAPPY:
+        return snappy_decompress(contents)
+    raise TableError(f"unknown block compression type {kind} at offset {offset}")
+
+
+def block_entries(block: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(key, value)`` pairs of one block, undoing prefix compression."""
+    if len(block) < 4:
+        raise TableError("block shorter than its restart count")
+    (num_restarts,) = struct.unpack_from("<I", block, len(block) - 4)
+    limit = len(block) - 4 - 4 * num_restarts
+    if num_restarts == 0 or limit < 0:
+        raise TableError(f"block claims {num_restarts} restart points, more than it can hold")
+    pos = 0
+    key = b""
+    while pos < limit:
+        try:
+            shared, pos = read_varint(block, pos)
+            non_shared, pos = read_varint(block, pos)
+            value_len, pos = read_varint(block, pos)
+        except WireError as exc:
+            raise TableError(f"malformed block entry: {exc}") from None
+        if shared > len(key) or pos + non_shared + value_len > limit:
+            raise TableError("block entry runs past the end of its block")
+        key = key[:shared] + block[pos : pos + non_shared]
+        pos += non_shared
+        yield key, block[pos : pos + value_len]
+        pos += value_len
+
+
+def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
+    """Yield every ``(key, value)`` of a table held in ``data`` (bytes or mmap), in key order."""
+    n = len(data)
+    if n < FOOTER_SIZE:
+        raise TableError(
+            f"{n} bytes is shorter than the {FOOTER_SIZE}-byte table footer", truncated=True
+        )
+    footer = bytes(data[n - FOOTER_SIZE :])
+    if not has_table_magic(footer):
+        raise TableError("wrong table magic at the end of the file (not a TensorFlow table, or truncated)")
+    try:
+        _, _, pos = _handle(footer, 0)  # metaindex: always empty in TF's writer
+        index_offset, index_size, _ = _handle(footer, pos)
+    except WireError as exc:
+        raise TableError(f"malformed table footer: {exc}") from None
+    if index_offset + index_size + _TRAILER > n - FOOTER_SIZE:
+        raise TableError("index block handle points past the end of the file", truncated=True)
+    index = read_block(data, index_offset, index_size, verify=verify)
+    previous = None
+    for _, handle in block_entries(index):
+        try:
+            offset, size, _ = _handle(handle, 0)
+        except WireError as exc:
+            raise TableError(f"malformed index entry: {exc}") from None
+        if offset + size + _TRAILER > n - FOOTER_SIZE:
+            raise TableError(f"data block at offset {offset} ends past the end of the file", truncated=True)
+        for key, value in block_entries(read_block(data, offset, size, verify=verify)):
+            if previous is not None and key <= previous:
+                raise TableError("keys out of order")
+            previous = key
+            yield key, value
+
+
+def snappy_decompress(src: bytes) -> bytes:
+    """Decode raw Snappy (the format of the rare compressed `.index` blocks of TF ~1.1)."""
+    try:
+        length, pos = read_varint(src, 0)
+    except WireError:
+        raise TableError("malformed Snappy block") from None
+    if length > 64 * len(src) + 64:  # snappy cannot expand more than this; guards huge claims
+        raise TableError("Snappy block claims an impossible uncompressed size")
+    out = bytearray()
+    n = len(src)
+    while pos < n:
+        tag = src[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            size = tag >> 2
+            if size >= 60:
+                extra = size - 59
+                if pos + extra > n:
+                    raise TableError("Snappy literal runs past the block")
+                size = int.from_bytes(src[pos : pos + extra], "little")
+                pos += extra
+            size += 1
+            if pos + size > n:
+                raise TableError("Snappy literal runs past the block")
+            out += src[pos : pos + size]
+            pos += size
+            continue
+        if kind == 1:
+            if pos >= n:
+                raise TableError("Snappy copy runs past the block")
+            size = 4 + ((tag >> 2) & 7)
+            offset = ((tag >> 5) << 8) | src[pos]
+            pos += 1
+        else:
+            width = 2 if kind == 2 else 4
+            if pos + width > n:
+                raise TableError("Snappy copy runs past the block")
+            size = (tag >> 2) + 1
+            offset = int.from_bytes(src[pos : pos + width], "little")
+            pos += width
+        if offset == 0 or offset > len(out):
+            raise TableError("Snappy copy points before the start of the output")
+        start = len(out) - offset
+        if offset >= size:
+            out += out[start : start + size]
+        else:
+            for i in range(size):
+                out.append(out[start + i])
+        if len(out) > length:
+            raise TableError("Snappy block decodes to more bytes than it claims")
+    if len(out) != length:
+        raise TableError("Snappy block decodes to fewer bytes than it claims")
+    return bytes(out)

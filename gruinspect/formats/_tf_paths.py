@@ -1,0 +1,70 @@
+"""Turning what a user types into a TensorFlow checkpoint prefix.
+
+PATH may be a prefix (`dir/model.ckpt`), its `.index` or `.data-*` file, or a folder holding a
+`checkpoint` state file (FORMATS.md §1.9; the latest checkpoint is used) or exactly one bundle.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from ..errors import InvalidFileError, UsageError
+
+_DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
+_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.M)
+
+
+def _unescape(text: str) -> str:
+    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+
+
+def latest_from_state(folder: str) -> str | None:
+    """The prefix named by `folder/checkpoint`, or None when there is no state file."""
+    state = os.path.join(folder, "checkpoint")
+    if not os.path.isfile(state):
+        return None
+    try:
+        with open(state, "rb") as f:
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError as exc:
+        raise InvalidFileError(f"Cannot read checkpoint state file {state}: {exc.strerror}.") from None
+    match = _STATE_LINE.search(text)
+    if not match:
+        raise InvalidFileError(f"Invalid checkpoint state file {state}: it has no model_checkpoint_path.")
+    named = _unescape(match.group(1))
+    prefix = named if os.path.isabs(named) else os.path.join(folder, named)
+    # TF1 Saver wrote absolute paths; a moved folder still holds the files under the same name.
+    if os.path.isabs(named) and not _exists_as_checkpoint(prefix):
+        prefix = os.path.join(folder, os.path.basename(named))
+    if not _exists_as_checkpoint(prefix):
+        raise InvalidFileError(
+            f"Invalid checkpoint state file {state}: it names {named}, which does not exist."
+        )
+    return prefix
+
+
+def _exists_as_checkpoint(prefix: str) -> bool:
+    return os.path.isfile(prefix + ".index") or os.path.isfile(prefix)
+
+
+def bundle_prefix(path: str) -> str | None:
+    """The V2 bundle prefix that PATH stands for, or None when PATH names no bundle."""
+    if os.path.isdir(path):
+        prefix = latest_from_state(path)
+        if prefix is not None:
+            return prefix if os.path.isfile(prefix + ".index") else None
+        indexes = sorted(n for n in os.listdir(path) if n.endswith(".index"))
+        if len(indexes) > 1:
+            raise UsageError(
+                f"Folder {path} holds {len(indexes)} checkpoints and no `checkpoint` state file; "
+                f"name one of them, for example {os.path.join(path, indexes[-1][:-6])}."
+            )
+        return os.path.join(path, indexes[0][:-6]) if indexes else None
+    if path.endswith(".index") and os.path.isfile(path):
+        return path[: -len(".index")]
+    match = _DATA_SUFFIX.search(path)
+    if match and os.path.isfile(path):
+        return path[: match.start()]
+    if os.path.isfile(path + ".index"):
+        return path
+    return None

@@ -1,0 +1,346 @@
+"""TensorFlow checkpoint V2 "tensor bundle": a `.index` table plus `.data-SSSSS-of-NNNNN` shards.
+
+FORMATS.md §1; TF `core/util/tensor_bundle/tensor_bundle.cc`. The index is read whole (it is
+metadata); tensor bytes are read only on demand, by offset, and checked against their masked
+crc32c. Partitioned variables (§1.7) are assembled from their slice entries.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+import os
+import re
+
+import numpy as np
+
+from ..errors import ChecksumError, InvalidFileError, TruncatedFileError, UnsupportedError
+from ..store import TensorInfo, TensorStore, dtype_itemsize, numpy_dtype
+from . import _wire
+from ._crc import crc32c, mask
+from ._table import TableError, iter_table
+from ._tf_paths import bundle_prefix
+
+FORMAT = "tf-checkpoint-v2"
+
+# types.proto DataType -> dtype name. Quantized types are read as their storage type.
+DTYPES = {
+    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
+    8: "complex64", 9: "int64", 10: "bool", 11: "qint8", 12: "quint8", 13: "qint32",
+    14: "bfloat16", 15: "qint16", 16: "quint16", 17: "uint16", 18: "complex128", 19: "float16",
+    20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
+}
+_STORAGE = {"qint8": "int8", "quint8": "uint8", "qint16": "int16", "quint16": "uint16", "qint32": "int32"}
+_UNREADABLE = {"resource", "variant"}
+
+
+def dtype_from_enum(value: int) -> str:
+    return DTYPES.get(value, f"dt_{value}")
+
+
+def sniff(path: str) -> str | None:
+    """The bundle prefix when PATH names a V2 checkpoint (its `.index` exists), else None.
+
+    A damaged `.index` is still claimed here, so that opening it says what is wrong with it.
+    """
+    return bundle_prefix(path)
+
+
+def open(path: str) -> "BundleStore":  # noqa: A001 - the reader API is sniff()/open()
+    prefix = sniff(path)
+    if prefix is None:
+        raise InvalidFileError(f"Invalid TensorFlow checkpoint {path}: no `.index` table found.")
+    return BundleStore(prefix)
+
+
+class _Entry:
+    __slots__ = ("dtype", "shape", "shard_id", "offset", "size", "crc", "slices")
+
+    def __init__(self, fields: dict):
+        self.dtype = dtype_from_enum(_wire.get_int(fields, 1))
+        self.shape = shape_from_proto(_wire.get_message(fields, 2))
+        self.shard_id = _wire.get_int(fields, 3)
+        self.offset = _wire.get_int(fields, 4)
+        self.size = _wire.get_int(fields, 5)
+        self.crc = _wire.get_int(fields, 6, signed=False)
+        self.slices = [slice_from_proto(s) for s in _wire.get_messages(fields, 7)]
+
+
+def shape_from_proto(fields: dict) -> tuple[int, ...]:
+    if _wire.get_int(fields, 3):
+        raise _wire.WireError("the shape has unknown rank")
+    dims = tuple(_wire.get_int(d, 1) for d in _wire.get_messages(fields, 2))
+    if any(d < 0 for d in dims):
+        raise _wire.WireError(f"negative dimension in shape {list(dims)}")
+    return dims
+
+
+def slice_from_proto(fields: dict) -> list[tuple[int, int | None]]:
+    """TensorSliceProto -> [(start, length or None for the full dimension)]."""
+    out = []
+    for ext in _wire.get_messages(fields, 1):
+        start = _wire.get_int(ext, 1)
+        length = _wire.get_int(ext, 2) if 2 in ext else None
+        out.append((start, length))
+    return out
+
+
+class BundleStore(TensorStore):
+    """A V2 bundle opened by prefix. Reads tensors lazily; verifies crc32c on every read."""
+
+    format = FORMAT
+
+    def __init__(self, prefix: str, *, verify_checksums: bool = True):
+        super().__init__()
+        self.path = prefix
+        self.prefix = prefix
+        self.verify_checksums = verify_checksums
+        self._index_path = prefix + ".index"
+        self._entries: dict[str, _Entry] = {}
+        self._slice_entries: dict[bytes, _Entry] = {}
+        self._files: dict[int, object] = {}
+        self._load_index()
+
+    # -- index ---------------------------------------------------------------------------
+    def _load_index(self) -> None:
+        try:
+            with builtins.open(self._index_path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise InvalidFileError(f"Cannot read {self._index_path}: {exc.strerror}.") from None
+        where = self._index_path
+        try:
+            rows = iter_table(data)
+            first = next(rows, None)
+            if first is None or first[0] != b"":
+                raise InvalidFileError(f"Invalid TensorFlow checkpoint index {where}: the header entry is missing.")
+            header = _wire.parse(first[1])
+            self.num_shards = _wire.get_int(header, 1)
+            self.big_endian = _wire.get_int(header, 2) == 1
+            version = _wire.get_message(header, 3)
+            self.metadata["bundle_version"] = _wire.get_int(version, 1)
+            if not 1 <= self.num_shards <= 1 << 20:
+                raise InvalidFileError(
+                    f"Invalid TensorFlow checkpoint index {where}: the header claims {self.num_shards} shards."
+                )
+            for key, value in rows:
+                entry = _Entry(_wire.parse(value))
+                if key[:1] == b"\x00":
+                    self._slice_entries[key] = entry
+                    continue
+                try:
+                    name = key.decode("utf-8")
+                except UnicodeDecodeError:
+                    name = key.decode("utf-8", "backslashreplace")
+                if not 0 <= entry.shard_id < self.num_shards:
+                    raise InvalidFileError(
+                        f"Invalid TensorFlow checkpoint index {where}: tensor {name} is in shard "
+                        f"{entry.shard_id} of a {self.num_shards}-shard bundle."
+                    )
+                self._entries[name] = entry
+        except TableError as exc:
+            cls = TruncatedFileError if exc.truncated else InvalidFileError
+            tail = "; the file may be truncated" if exc.truncated else ""
+            raise cls(f"Invalid TensorFlow checkpoint index {where}: {exc}{tail}.") from None
+        except _wire.WireError as exc:
+            raise InvalidFileError(f"Invalid TensorFlow checkpoint index {where}: malformed entry ({exc}).") from None
+        self._infos = {
+            name: TensorInfo(name, e.shape, e.dtype) for name, e in self._entries.items()
+        }
+        self.metadata["num_shards"] = self.num_shards
+
+    def infos(self) -> dict[str, TensorInfo]:
+        return self._infos
+
+    def shard_path(self, shard_id: int) -> str:
+        return f"{self.prefix}.data-{shard_id:05d}-of-{self.num_shards:05d}"
+
+    # -- data ----------------------------------------------------------------------------
+    def read(self, name: str) -> np.ndarray:
+        entry = self._entries[name]
+        if entry.slices:
+            return self._assemble(name, entry)
+        return self._read_entry(name, entry)
+
+    def _shard(self, shard_id: int):
+        f = self._files.get(shard_id)
+        if f is None:
+            path = self.shard_path(shard_id)
+            try:
+                f = builtins.open(path, "rb")
+            except FileNotFoundError:
+                raise InvalidFileError(
+                    f"Invalid TensorFlow checkpoint {self.prefix}: data shard {os.path.basename(path)} is missing."
+                ) from None
+            except OSError as exc:
+                raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
+            self._files[shard_id] = f
+        return f
+
+    def _read_bytes_into(self, name: str, entry: _Entry, buffer: memoryview, *, check: bool = True) -> None:
+        path = self.shard_path(entry.shard_id)
+        f = self._shard(entry.shard_id)
+        file_size = os.fstat(f.fileno()).st_size
+        end = entry.offset + entry.size
+        if entry.offset < 0 or end > file_size:
+            raise TruncatedFileError(
+                f"Unexpected end of file {path} while reading tensor {name}: it needs bytes "
+                f"{entry.offset}..{end} but the file has {file_size}; the file may be truncated."
+            )
+        f.seek(entry.offset)
+        got = f.readinto(buffer)
+        if got != entry.size:
+            raise TruncatedFileError(
+                f"Unexpected end of file {path} while reading tensor {name}; the file may be truncated."
+            )
+        self.bytes_read += got
+        if check and self.verify_checksums and mask(crc32c(buffer)) != entry.crc:
+            self._checksum_error(name, entry)
+
+    def _checksum_error(self, name: str, entry: _Entry):
+        raise ChecksumError(
+            f"Checksum mismatch in {self.shard_path(entry.shard_id)} for tensor {name}: "
+            "the stored data is corrupted."
+        )
+
+    def _read_entry(self, name: str, entry: _Entry) -> np.ndarray:
+        if entry.dtype == "string":
+            return self._read_strings(name, entry)
+        if entry.dtype in _UNREADABLE or entry.dtype.startswith("dt_"):
+            raise UnsupportedError(f"Unsupported dtype {entry.dtype} for tensor {name} in {self.prefix}.")
+        dtype = numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype))
+        numel = math.prod(entry.shape)
+        if numel * dtype.itemsize != entry.size:
+            raise InvalidFileError(
+                f"Invalid TensorFlow checkpoint index {self._index_path}: tensor {name} of shape "
+                f"{list(entry.shape)} and dtype {entry.dtype} needs {numel * dtype.itemsize} bytes "
+                f"but its entry says {entry.size}."
+            )
+        self._check_fits(name, entry)
+        array = np.empty(numel, dtype=dtype)
+        self._read_bytes_into(name, entry, memoryview(array.view(np.uint8)))
+        if self.big_endian and dtype.itemsize > 1:
+            array = array.byteswap()
+        return array.reshape(entry.shape)
+
+    def _check_fits(self, name: str, entry: _Entry) -> None:
+        """Refuse sizes the shard cannot hold before allocating anything for them."""
+        f = self._shard(entry.shard_id)
+        file_size = os.fstat(f.fileno()).st_size
+        if entry.offset < 0 or entry.offset + entry.size > file_size:
+            raise TruncatedFileError(
+                f"Unexpected end of file {self.shard_path(entry.shard_id)} while reading tensor "
+                f"{name}: it needs bytes {entry.offset}..{entry.offset + entry.size} but the file "
+                f"has {file_size}; the file may be truncated."
+            )
+
+    def _read_strings(self, name: str, entry: _Entry) -> np.ndarray:
+        """DT_STRING: varint lengths, a masked crc of the lengths, then the bytes (§1.6).
+
+        The entry's crc covers each length as a little-endian uint32 (uint64 when >= 2**32),
+        then the 4 stored check bytes, then the string bytes: not the bytes as laid out.
+        """
+        self._check_fits(name, entry)
+        raw = bytearray(entry.size)
+        self._read_bytes_into(name, entry, memoryview(raw), check=False)
+        numel = math.prod(entry.shape)
+        bad = InvalidFileError(f"Invalid string tensor {name} in {self.shard_path(entry.shard_id)}.")
+        pos, lengths = 0, []
+        crc = 0
+        try:
+            for _ in range(numel):
+                n, pos = _wire.read_varint(raw, pos)
+                lengths.append(n)
+                crc = crc32c(n.to_bytes(8 if n >= 1 << 32 else 4, "little"), crc)
+        except _wire.WireError:
+            raise bad from None
+        if pos + 4 + sum(lengths) != len(raw):
+            raise bad
+        if self.verify_checksums:
+            crc = crc32c(raw[pos : pos + 4], crc)
+            crc = crc32c(memoryview(raw)[pos + 4 :], crc)
+            if mask(crc) != entry.crc:
+                self._checksum_error(name, entry)
+        pos += 4
+        out = np.empty(numel, dtype=object)
+        for i, n in enumerate(lengths):
+            out[i] = bytes(raw[pos : pos + n])
+            pos += n
+        return out.reshape(entry.shape)
+
+    def _assemble(self, name: str, entry: _Entry) -> np.ndarray:
+        """Build a partitioned variable from its slice entries (FORMATS.md §1.7)."""
+        shape = entry.shape
+        pieces = []
+        covered = 0
+        for extents in entry.slices:
+            if len(extents) != len(shape):
+                raise InvalidFileError(f"Invalid slice of tensor {name} in {self._index_path}: rank mismatch.")
+            index = []
+            for (start, length), dim in zip(extents, shape):
+                stop = dim if length is None else start + length
+                if not 0 <= start <= stop <= dim:
+                    raise InvalidFileError(
+                        f"Invalid slice of tensor {name} in {self._index_path}: extent {start}+{length} "
+                        f"outside dimension {dim}."
+                    )
+                index.append((start, stop))
+            piece = self._slice_entries.get(slice_key(name, extents))
+            if piece is None:
+                full = [(s, None if (s, l) == (0, d) else l) for (s, l), d in zip(extents, shape)]
+                piece = self._slice_entries.get(slice_key(name, full))
+            if piece is None:
+                raise InvalidFileError(f"Invalid TensorFlow checkpoint {self.prefix}: a slice of tensor {name} is missing.")
+            covered += math.prod(b - a for a, b in index)
+            pieces.append((index, piece))
+        if covered != math.prod(shape):
+            raise InvalidFileError(f"Invalid TensorFlow checkpoint {self.prefix}: the slices of {name} do not cover it.")
+        out = np.empty(shape, dtype=numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype)))
+        for index, piece in pieces:
+            part_shape = tuple(b - a for a, b in index)
+            if piece.shape != part_shape or piece.dtype != entry.dtype:
+                raise InvalidFileError(f"Invalid slice of tensor {name} in {self._index_path}: shape or dtype mismatch.")
+            out[tuple(slice(a, b) for a, b in index)] = self._read_entry(name, piece)
+        return out
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
+
+# -- OrderedCode slice keys (TF core/lib/strings/ordered_code.cc) ------------------------------
+_HEADER_BITS = [(0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
+                (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0)]
+
+
+def _num_increasing(value: int) -> bytes:
+    body = value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b""
+    return bytes([len(body)]) + body
+
+
+def _signed_num_increasing(value: int) -> bytes:
+    x = ~value if value < 0 else value
+    if x < 64:
+        return bytes([(0x80 ^ value) & 0xFF])
+    n = x.bit_length() // 7 + 1
+    raw = bytearray((value & ((1 << 80) - 1)).to_bytes(10, "big")[-n:])
+    raw[0] ^= _HEADER_BITS[n][0]
+    raw[1] ^= _HEADER_BITS[n][1]
+    return bytes(raw)
+
+
+_ESCAPES = {b"\x00": b"\x00\xff", b"\xff": b"\xff\x00"}
+
+
+def _ordered_string(text: bytes) -> bytes:
+    return re.sub(b"[\x00\xff]", lambda m: _ESCAPES[m.group()], text) + b"\x00\x01"
+
+
+def slice_key(name: str, extents: list[tuple[int, int | None]]) -> bytes:
+    """The table key of one slice of ``name`` (an absent length encodes as -1, "full")."""
+    key = _num_increasing(0) + _ordered_string(name.encode("utf-8")) + _num_increasing(len(extents))
+    for start, length in extents:
+        key += _signed_num_increasing(start) + _signed_num_increasing(-1 if length is None else length)
+    return key
+

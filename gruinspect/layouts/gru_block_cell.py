@@ -1,0 +1,42 @@
+"""contrib ``GRUBlockCell`` (V1 names ``w_ru``, ``b_ru``, ``w_c``, ``b_c``; FORMATS.md §6.3).
+
+Source: tensorflow `contrib/rnn/python/ops/gru_ops.py`. The maths is GRUCell's (r columns, then
+u; reset before the candidate matmul). GRUBlockCellV2 uses GRUCell's names and is found by
+:mod:`.tf_gru_cell`. One release created ``w_c`` with the [I+H, 2H] gate shape and ``w_ru`` with
+the [I+H, H] candidate shape, so the kernels are told apart by shape, not by name.
+"""
+from __future__ import annotations
+
+from ..cell import GruCell
+from ._common import join, scopes_with, weights
+from .tf_gru_cell import build
+
+LAYOUT = "tf-gru-block-cell"
+
+
+def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
+    infos = weights(store, claimed)
+    cells = []
+    for scope in scopes_with(infos, "w_ru"):
+        named = {leaf: infos.get(join(scope, leaf)) for leaf in ("w_ru", "b_ru", "w_c", "b_c")}
+        if named["w_c"] is None:
+            continue
+        w_ru, w_c = named["w_ru"], named["w_c"]
+        swapped = len(w_ru.shape) == 2 and len(w_c.shape) == 2 and w_c.shape[-1] > w_ru.shape[-1]
+        if swapped:
+            w_ru, w_c = w_c, w_ru
+        found = {"gates/kernel": w_ru, "candidate/kernel": w_c}
+        if named["b_ru"] is not None:
+            found["gates/bias"] = named["b_ru"]
+        if named["b_c"] is not None:
+            found["candidate/bias"] = named["b_c"]
+        cell = build(scope, "GRUBlockCell", found, problems, layout=LAYOUT, what="GRUBlockCell")
+        if cell is None:
+            continue
+        cell.config = {"naming": "GRUBlockCell (w_c/w_ru swapped)" if swapped else "GRUBlockCell"}
+        if swapped:
+            cell.notes.append(f"{named['w_c'].name} holds the gate kernel and {named['w_ru'].name} the "
+                              "candidate kernel (names swapped, as one contrib release wrote them)")
+        cells.append(cell)
+        claimed.update(cell.tensors.values())
+    return cells

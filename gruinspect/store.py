@@ -1,0 +1,95 @@
+"""What every reader returns: a flat, lazy ``name -> tensor`` map plus what the file says of layers.
+
+Readers know containers, never gates; layouts (``gruinspect.layouts``) give the names meaning.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Name, shape and dtype of one stored tensor, known without reading its data."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * dtype_itemsize(self.dtype)
+
+
+@dataclass
+class LayerInfo:
+    """What a file says about one layer: its user name, class, config and weights (store names)."""
+
+    name: str
+    class_name: str
+    config: dict = field(default_factory=dict)
+    weights: list[str] = field(default_factory=list)
+
+
+class TensorStore:
+    """A lazily read set of tensors from one file or folder.
+
+    Subclasses set ``path`` and ``format`` and implement :meth:`infos` and :meth:`read`.
+    ``layers`` lists layer records when the file has them (Keras); ``metadata`` holds file-level
+    facts such as the writer's version.
+    """
+
+    path: str = ""
+    format: str = ""
+
+    def __init__(self) -> None:
+        self.layers: list[LayerInfo] = []
+        self.metadata: dict = {}
+        self.bytes_read = 0
+
+    def infos(self) -> dict[str, TensorInfo]:
+        """Every tensor's name, shape and dtype, in the file's order. Reads no tensor data."""
+        raise NotImplementedError
+
+    def read(self, name: str) -> np.ndarray:
+        """The whole tensor ``name`` as a numpy array (checksum verified where the file has one)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release open files; the store must not be used afterwards."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_ITEMSIZE_OVERRIDES = {"bfloat16": 2, "string": 0}
+
+
+def dtype_itemsize(dtype: str) -> int:
+    if dtype in _ITEMSIZE_OVERRIDES:
+        return _ITEMSIZE_OVERRIDES[dtype]
+    return np.dtype(dtype).itemsize
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """numpy dtype for a dtype name, loading ml_dtypes only for bfloat16."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    if name == "string":
+        return np.dtype(object)
+    return np.dtype(name)
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    return "string" if dtype == np.dtype(object) else str(dtype)

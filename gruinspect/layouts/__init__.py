@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..cell import GruCell
 
 # Most specific first: a CudnnCompatibleGRUCell also has GRUCell-like `gates/*` tensors.
-LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cell"]
+LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cell", "keras_gru"]
 
 
 @dataclass

@@ -93,3 +93,34 @@ def numpy_dtype(name: str) -> np.dtype:
 
 def dtype_name(dtype: np.dtype) -> str:
     return "string" if dtype == np.dtype(object) else str(dtype)
+
+
+class MemoryStore(TensorStore):
+    """A store over in-memory arrays: run the layouts on weights you already hold.
+
+    >>> import numpy as np
+    >>> from gruinspect.layouts import find_cells
+    >>> store = MemoryStore({"gru/gates/kernel": np.zeros((7, 8), np.float32),
+    ...                      "gru/candidate/kernel": np.zeros((7, 4), np.float32)})
+    >>> [(c.name, c.input_size, c.units) for c in find_cells(store).cells]
+    [('gru', 3, 4)]
+    """
+
+    format = "memory"
+
+    def __init__(self, tensors: dict, *, layers: list[LayerInfo] | None = None, path: str = "<memory>"):
+        super().__init__()
+        self.path = path
+        self._tensors = {name: np.asarray(value) for name, value in tensors.items()}
+        self.layers = list(layers or [])
+        self._infos = {
+            name: TensorInfo(name, tuple(a.shape), dtype_name(a.dtype)) for name, a in self._tensors.items()
+        }
+
+    def infos(self) -> dict[str, TensorInfo]:
+        return self._infos
+
+    def read(self, name: str) -> np.ndarray:
+        value = self._tensors[name]
+        self.bytes_read += value.nbytes
+        return value.copy()

@@ -31,7 +31,7 @@ MANIFEST = SAMPLES / "manifest.json"
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
-ATOL = {np.float16: 2e-2, np.float32: 1e-6, np.float64: 1e-12}
+ATOL = {np.float16: 5e-3, np.float32: 1e-6, np.float64: 1e-12}
 
 
 # ----------------------------------------------------------------- numpy references
@@ -52,15 +52,16 @@ def numpy_gru_cell(G, gb, C, cb, xs, h0, mutation=None):
     I = xs.shape[2]
     out = []
     for x in xs:
-        if mutation == "x_h_rows_swapped":
-            ru = _sigmoid(np.concatenate([h, x], 1) @ np.concatenate([G[I:], G[:I]]) [::-1][::-1] * 0
-                          + np.concatenate([x, h], 1)[:, ::-1] @ G + gb)
+        if mutation == "x_h_rows_swapped":  # state rows first, input rows last
+            ru = _sigmoid(h @ G[:H] + x @ G[H:] + gb)
         else:
             ru = _sigmoid(np.concatenate([x, h], 1) @ G + gb)
         r, u = ru[:, :H], ru[:, H:]
         if mutation == "r_u_swapped":
             r, u = u, r
-        if mutation == "reset_after":
+        if mutation == "x_h_rows_swapped":
+            c = np.tanh((r * h) @ C[:H] + x @ C[H:] + cb)
+        elif mutation == "reset_after":
             c = np.tanh(x @ C[:I] + cb + r * (h @ C[I:]))
         elif mutation == "no_reset":
             c = np.tanh(np.concatenate([x, h], 1) @ C + cb)
@@ -243,6 +244,9 @@ def _manifest():
 
 
 SAMPLE_ENTRIES = _manifest()
+# The checks below know the TF1 layouts; samples of other generators (e.g. Keras files) are
+# only checked for the common entry fields.
+BUNDLE_ENTRIES = [e for e in SAMPLE_ENTRIES if e["format"] == "tf-checkpoint-v2"]
 
 ROLE_SHAPES = {
     "gates/kernel": lambda i, h: [i + h, 2 * h],
@@ -273,24 +277,28 @@ def test_manifest_present_and_well_formed():
         assert {"name", "path", "format", "description", "cells"} <= set(entry)
         assert entry["path"].startswith(entry["name"] + "/")
         for cell in entry["cells"]:
-            assert set(cell["tensors"]) == LAYOUT_ROLES[cell["layout"]]
             assert {"name", "layout", "input_size", "units", "reset_after", "dtype"} <= set(cell)
+            if cell["layout"] in LAYOUT_ROLES:
+                assert set(cell["tensors"]) == LAYOUT_ROLES[cell["layout"]]
+                assert cell["reset_after"] == (cell["layout"] == "tf-cudnn-compatible-gru-cell")
 
 
 def _ids(entries):
     return [e["name"] for e in entries]
 
 
-@pytest.mark.parametrize("entry", SAMPLE_ENTRIES, ids=_ids(SAMPLE_ENTRIES))
+@pytest.mark.parametrize("entry", BUNDLE_ENTRIES, ids=_ids(BUNDLE_ENTRIES))
 def test_sample_loads_with_claimed_shapes(entry):
-    assert entry["format"] == "tf-checkpoint-v2"
     reader = tf.train.load_checkpoint(str(SAMPLES / entry["path"]))
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     accounted = set(entry.get("other_tensors", [])) | set(entry.get("optimizer_slots", []))
+    known = all(cell["layout"] in LAYOUT_ROLES for cell in entry["cells"])
     for cell in entry["cells"]:
         i, h = cell["input_size"], cell["units"]
-        assert 2 <= i <= 6 and 3 <= h <= 6
+        if cell["layout"] not in LAYOUT_ROLES:
+            assert set(cell["tensors"].values()) <= set(shapes)
+            continue
         for role, key in cell["tensors"].items():
             assert list(shapes[key]) == ROLE_SHAPES[role](i, h), (key, shapes[key])
             assert dtypes[key].name == cell["dtype"]
@@ -298,8 +306,8 @@ def test_sample_loads_with_claimed_shapes(entry):
             assert value.shape == tuple(ROLE_SHAPES[role](i, h))
             assert np.all(np.isfinite(value.astype(np.float64)))
             accounted.add(key)
-        assert cell["reset_after"] == (cell["layout"] == "tf-cudnn-compatible-gru-cell")
-    assert accounted == set(shapes), "manifest does not list every tensor in the checkpoint"
+    if known:
+        assert accounted == set(shapes), "manifest does not list every tensor in the checkpoint"
     for key, info in entry.get("tensor_info", {}).items():
         assert dtypes[key].name == info["dtype"]
         assert list(shapes[key]) == info["shape"]
@@ -311,7 +319,7 @@ def test_sample_loads_with_claimed_shapes(entry):
             np.testing.assert_array_equal(value.astype(np.float64), expected)
 
 
-@pytest.mark.parametrize("entry", SAMPLE_ENTRIES, ids=_ids(SAMPLE_ENTRIES))
+@pytest.mark.parametrize("entry", BUNDLE_ENTRIES, ids=_ids(BUNDLE_ENTRIES))
 def test_sample_files(entry):
     prefix = SAMPLES / entry["path"]
     folder = prefix.parent
@@ -322,12 +330,14 @@ def test_sample_files(entry):
     assert not (folder / (prefix.name + ".meta")).exists()
     assert tf.train.latest_checkpoint(str(folder)).endswith(prefix.name)
     if entry.get("partitioned_tensors"):
-        # Slice entries have OrderedCode keys starting with 0x00 followed by the tensor name.
-        assert b"\x00" + b"rnn/gru_cell/" in (folder / (prefix.name + ".index")).read_bytes()
+        # Slice entries have OrderedCode keys: 0x00, the tensor name, 0x00 0x01, ... They sort
+        # first, so the smallest one follows the header key unshared (not prefix-compressed).
+        first = b"\x00" + min(entry["partitioned_tensors"]).encode() + b"\x00\x01"
+        assert first in (folder / (prefix.name + ".index")).read_bytes()
 
 
 def _cells_of(layout):
-    return [(e, c) for e in SAMPLE_ENTRIES for c in e["cells"] if c["layout"] == layout]
+    return [(e, c) for e in BUNDLE_ENTRIES for c in e["cells"] if c["layout"] == layout]
 
 
 def _load(entry, cell):

@@ -17,11 +17,13 @@ _COMMANDS = {
     "list": ("gruinspect.cli.list_cmd", "list_command"),
     "split": ("gruinspect.cli.split_cmd", "split_command"),
     "stats": ("gruinspect.cli.stats_cmd", "stats_command"),
+    "verify": ("gruinspect.cli.verify_cmd", "verify_command"),
 }
 _HELP = {
     "list": "List the GRU cells in a checkpoint or weights file.",
     "split": "Write every gate block of every GRU cell as .npy files plus a manifest.",
     "stats": "Summary statistics of every gate block.",
+    "verify": "Prove the split: re-fuse bit for bit and recompute the cell against its framework.",
 }
 
 

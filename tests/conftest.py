@@ -1,0 +1,55 @@
+"""Shared test helpers: the sample manifest and an in-process CLI runner that checks exit codes."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_checkpoints"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def manifest() -> list[dict]:
+    with open(SAMPLES / "manifest.json", encoding="utf-8") as f:
+        return json.load(f)["samples"]
+
+
+def samples(*, formats=None, layouts=None, with_cells=None) -> list:
+    """Manifest entries as pytest params (id = sample name), filtered by format and cell layouts."""
+    out = []
+    for entry in manifest():
+        if formats and entry["format"] not in formats:
+            continue
+        entry_layouts = {c["layout"] for c in entry["cells"]}
+        if layouts and not entry_layouts & set(layouts):
+            continue
+        if with_cells is not None and bool(entry["cells"]) != with_cells:
+            continue
+        out.append(pytest.param(entry, id=entry["name"]))
+    return out
+
+
+def sample_path(entry: dict) -> str:
+    return str(SAMPLES / entry["path"])
+
+
+def run_cli(*args, exit_code: int = 0):
+    """Run `gruinspect ARGS` in-process; fail with its output if the exit code is not ``exit_code``."""
+    from gruinspect.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == exit_code, (
+        f"gruinspect {' '.join(map(str, args))} exited {result.exit_code}, expected {exit_code}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    return result
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -42,7 +42,7 @@ def run_cli(*args, exit_code: int = 0):
     """Run `gruinspect ARGS` in-process; fail with its output if the exit code is not ``exit_code``."""
     from gruinspect.cli import main
 
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    result = CliRunner().invoke(main, [str(a) for a in args], prog_name="gruinspect", catch_exceptions=False)
     assert result.exit_code == exit_code, (
         f"gruinspect {' '.join(map(str, args))} exited {result.exit_code}, expected {exit_code}\n"
         f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"

@@ -4,6 +4,7 @@ import click
 
 from .. import render
 from ..inventory import list_cells
+from ..layouts._common import is_optimizer_slot
 from .options import common_options, path_argument
 
 
@@ -46,6 +47,11 @@ def list_command(path, all_tensors, long, as_json):
         render.table(["tensor", "shape", "dtype"],
                      [[t.name, "[" + ", ".join(map(str, t.shape)) + "]", t.dtype] for t in others])
     params = sum(c.parameters for c in inventory.cells)
-    n = len(inventory.cells)
-    render.text(f"{n} GRU cell{'s' if n != 1 else ''} ({params:,} parameters) and {len(others)} other "
-                f"tensor{'s' if len(others) != 1 else ''} in {path} [{inventory.format}]")
+    slots = sum(1 for t in others if is_optimizer_slot(t.name))
+    render.text(f"{plural(len(inventory.cells), 'GRU cell')} ({params:,} parameters), "
+                f"{plural(len(others) - slots, 'other tensor')} and {plural(slots, 'optimizer slot')} "
+                f"in {path} [{inventory.format}]")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -39,13 +39,17 @@ def table(columns: list[str], rows: list[list], *, title: str | None = None, rig
     """Print rows under headers; ``right`` holds the indexes of right-aligned (numeric) columns."""
     cells = [[fmt_number(v) if not isinstance(v, str) else v for v in row] for row in rows]
     if is_terminal():
+        from rich import box
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 
-        t = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
+        t = Table(title=Text(title) if title else None, title_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD)
         for i, col in enumerate(columns):
-            t.add_column(Text(col), justify="right" if i in right else "left", overflow="fold")
+            # Names (first column) and numbers stay whole; other text folds on a narrow terminal.
+            t.add_column(Text(col), justify="right" if i in right else "left",
+                         no_wrap=i == 0 or i in right, overflow="fold")
         for row in cells:
             t.add_row(*(Text(v) for v in row))
         Console(highlight=False).print(t)

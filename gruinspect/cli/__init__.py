@@ -18,12 +18,14 @@ _COMMANDS = {
     "split": ("gruinspect.cli.split_cmd", "split_command"),
     "stats": ("gruinspect.cli.stats_cmd", "stats_command"),
     "verify": ("gruinspect.cli.verify_cmd", "verify_command"),
+    "convert": ("gruinspect.cli.convert_cmd", "convert_command"),
 }
 _HELP = {
     "list": "List the GRU cells in a checkpoint or weights file.",
     "split": "Write every gate block of every GRU cell as .npy files plus a manifest.",
     "stats": "Summary statistics of every gate block.",
     "verify": "Prove the split: re-fuse bit for bit and recompute the cell against its framework.",
+    "convert": "Move GRU weights to PyTorch, ONNX, Keras or TF1 layout, and prove the result.",
 }
 
 

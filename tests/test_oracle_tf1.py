@@ -275,7 +275,7 @@ def test_manifest_present_and_well_formed():
     assert len(names) == len(set(names))
     for entry in SAMPLE_ENTRIES:
         assert {"name", "path", "format", "description", "cells"} <= set(entry)
-        assert entry["path"].startswith(entry["name"] + "/")
+        assert entry["path"] == entry["name"] or entry["path"].startswith(entry["name"] + "/")
         for cell in entry["cells"]:
             assert {"name", "layout", "input_size", "units", "reset_after", "dtype"} <= set(cell)
             if cell["layout"] in LAYOUT_ROLES:

@@ -24,7 +24,13 @@ def _reader(name: str):
 def detect(path: str):
     """The reader module that can read PATH; raises a one-line error naming what PATH looks like."""
     if not os.path.exists(path) and not os.path.exists(path + ".index"):
-        raise UsageError(f"No such file or folder: {path}.")
+        from ._tf_paths import v1_shards  # a sharded V1 prefix names `P-00000-of-0000N` files
+
+        if not v1_shards(path):
+            raise UsageError(f"No such file or folder: {path}.")
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        # a pipe or device: reading it could block forever or never end
+        raise UnsupportedError(f"Unsupported file {path}: {describe(path)}.")
     for name in READERS:
         reader = _reader(name)
         if reader.sniff(path):
@@ -52,6 +58,8 @@ def describe(path: str) -> str:
     """A short phrase saying what PATH appears to be, for "Unsupported file" messages."""
     if os.path.isdir(path):
         return "a folder with no TensorFlow checkpoint, SavedModel or Keras file in it"
+    if os.path.exists(path) and not os.path.isfile(path):
+        return "it is not a regular file (a pipe, socket or device)"
     try:
         with open(path, "rb") as f:
             head = f.read(64)

@@ -14,8 +14,22 @@ _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.M)
 
 
+_C_ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.S)
+_SIMPLE = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"a": b"\a", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
+
+
 def _unescape(text: str) -> str:
-    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    """Undo the C escapes of a text-format string (non-ASCII bytes come as octal: ``\\303\\251``)."""
+    def one(m: re.Match) -> bytes:
+        octal, hexa, char = m.groups()
+        if octal:
+            return bytes([int(octal, 8) & 0xFF])
+        if hexa:
+            return bytes([int(hexa, 16)])
+        return _SIMPLE.get(char, char)
+
+    raw = _C_ESCAPE.sub(one, text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def latest_from_state(folder: str) -> str | None:
@@ -44,7 +58,15 @@ def latest_from_state(folder: str) -> str | None:
 
 
 def _exists_as_checkpoint(prefix: str) -> bool:
-    return os.path.isfile(prefix + ".index") or os.path.isfile(prefix)
+    # V2 `.index`, a V1 single file, or V1 shards `P-00000-of-00002` (FORMATS.md §3)
+    return os.path.isfile(prefix + ".index") or os.path.isfile(prefix) or bool(v1_shards(prefix))
+
+
+def v1_shards(prefix: str) -> list[str]:
+    """The shard files `P-SSSSS-of-NNNNN` of a sharded V1 checkpoint, in shard order."""
+    import glob
+
+    return sorted(glob.glob(glob.escape(prefix) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]"))
 
 
 def bundle_prefix(path: str) -> str | None:
@@ -53,7 +75,8 @@ def bundle_prefix(path: str) -> str | None:
         prefix = latest_from_state(path)
         if prefix is not None:
             return prefix if os.path.isfile(prefix + ".index") else None
-        indexes = sorted(n for n in os.listdir(path) if n.endswith(".index"))
+        indexes = sorted(n for n in os.listdir(path)
+                         if n.endswith(".index") and os.path.isfile(os.path.join(path, n)))
         if len(indexes) > 1:
             raise UsageError(
                 f"Folder {path} holds {len(indexes)} checkpoints and no `checkpoint` state file; "

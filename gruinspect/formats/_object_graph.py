@@ -1,0 +1,205 @@
+"""Naming the variables of TF2 object-based checkpoints by their own names (FORMATS.md §2.1).
+
+A TF2 checkpoint keys a variable by the first path from the root object,
+`layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE` (tf_keras) or even
+`optimizer/_trainable_variables/3/.ATTRIBUTES/VARIABLE_VALUE` (Keras 3), which says nothing about
+the user's layers. The bundle also holds the object graph itself, a serialized
+TrackableObjectGraph in the DT_STRING scalar `_CHECKPOINTABLE_OBJECT_GRAPH`
+(TF `core/protobuf/trackable_object_graph.proto`):
+
+    TrackableObjectGraph { nodes = 1: TrackableObject }
+    TrackableObject { children = 1: ObjectReference{node_id = 1, local_name = 2},
+                      attributes = 2: SerializedTensor{name = 1, full_name = 2, checkpoint_key = 3},
+                      slot_variables = 3: {original_variable_node_id = 1, slot_name = 2,
+                                           slot_variable_node_id = 3} }
+
+``SerializedTensor.full_name`` is the variable's own name, e.g. `bidi/forward_bgru/gru_cell/kernel`.
+:func:`name_by_object_graph` exposes model variables under it. Optimizer state keeps its key path
+(minus `/.ATTRIBUTES/VARIABLE_VALUE`), so slot names keep `.OPTIMIZER_SLOT` and Keras
+optimizer variables keep their `optimizer/...` prefix, which ``layouts._common.is_optimizer_slot``
+recognises; a Keras 3 optimizer's `adam/..._momentum` full names would not be.
+
+Cost: opening such a bundle reads one tensor's data, the (small) object graph string; this is
+the only data `list` reads for these checkpoints.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from . import _wire
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+FORMAT = "tf-object-checkpoint"
+
+# Children through which an optimizer reaches the model's own variables (Keras 3 optimizers
+# track the variables they train under `_trainable_variables`).
+_MODEL_EDGES_FROM_OPTIMIZER = {"_trainable_variables"}
+# A child with one of these names marks an optimizer: `iter` (tf_keras OptimizerV2),
+# `_iterations` (Keras 3).
+_OPTIMIZER_CHILDREN = {"iter", "_iterations"}
+_OUTPUT_SUFFIX = re.compile(r":\d+$")
+# Keras 3 `model.export()` saves each weight twice: the Keras variables under `variables/N` and
+# the tf.Variables its endpoints capture under `_all_variables/N` (keras
+# `export/saved_model_export_archive.py`, `_filter_and_track_resources`), with the same names.
+_MIRROR_EDGES = frozenset({"_all_variables"})
+
+
+@dataclass
+class TrackableObject:
+    children: list[tuple[int, str]] = field(default_factory=list)
+    # (name, full_name, checkpoint_key)
+    attributes: list[tuple[str, str, str]] = field(default_factory=list)
+    # (original_variable_node_id, slot_name, slot_variable_node_id)
+    slot_variables: list[tuple[int, str, int]] = field(default_factory=list)
+
+
+def parse_object_graph(raw: bytes) -> list[TrackableObject]:
+    """Decode a serialized TrackableObjectGraph; raises ``_wire.WireError`` when malformed."""
+    nodes = []
+    for node in _wire.get_messages(_wire.parse(raw), 1):
+        obj = TrackableObject()
+        for ref in _wire.get_messages(node, 1):
+            obj.children.append((_wire.get_int(ref, 1), _wire.get_str(ref, 2)))
+        for attr in _wire.get_messages(node, 2):
+            obj.attributes.append((_wire.get_str(attr, 1), _wire.get_str(attr, 2), _wire.get_str(attr, 3)))
+        for slot in _wire.get_messages(node, 3):
+            obj.slot_variables.append((_wire.get_int(slot, 1), _wire.get_str(slot, 2), _wire.get_int(slot, 3)))
+        nodes.append(obj)
+    for obj in nodes:
+        for child, _ in obj.children:
+            if not 0 <= child < len(nodes):
+                raise _wire.WireError(f"a child refers to node {child} of {len(nodes)}")
+    return nodes
+
+
+def is_optimizer(obj: TrackableObject) -> bool:
+    return bool(obj.slot_variables) or any(name in _OPTIMIZER_CHILDREN for _, name in obj.children)
+
+
+def model_nodes(nodes: list[TrackableObject], root: int = 0, skip: frozenset = frozenset()) -> set[int]:
+    """Nodes reachable from the root without going into an optimizer's own state (nor through
+    edges named in ``skip``)."""
+    if not nodes:
+        return set()
+    seen = {root}
+    queue = deque([root])
+    while queue:
+        obj = nodes[queue.popleft()]
+        optimizer = is_optimizer(obj)
+        for child, name in obj.children:
+            if child in seen or name in skip or (optimizer and name not in _MODEL_EDGES_FROM_OPTIMIZER):
+                continue
+            seen.add(child)
+            queue.append(child)
+    return seen
+
+
+def key_path(key: str) -> str:
+    """The readable part of a checkpoint key: the object path without the attribute suffix."""
+    return key[: -len(VALUE_SUFFIX)] if key.endswith(VALUE_SUFFIX) else key
+
+
+def clean_name(name: str) -> str:
+    """A variable name without TF's `:0` output suffix."""
+    return _OUTPUT_SUFFIX.sub("", name)
+
+
+def tensor_names(nodes: list[TrackableObject], keys, overrides: dict[int, str] | None = None) -> dict[str, str]:
+    """``{checkpoint key: exposed name}`` for every key in ``keys`` (order kept).
+
+    Model variables get ``overrides[node]`` (SavedModel's SavedVariable.name) or their
+    full_name; optimizer state and variables whose name is missing or shared fall back to the
+    key path (except that Keras 3 export mirrors under `_all_variables` yield the name to the
+    primary copy). Keys that are not variable values keep their key. Names are unique.
+    """
+    keys = list(keys)
+    present = set(keys)
+    overrides = overrides or {}
+    owned = model_nodes(nodes)
+    primary = model_nodes(nodes, skip=_MIRROR_EDGES)
+    wanted: dict[str, str] = {}
+    holders: dict[str, list[tuple[str, bool]]] = {}  # name -> [(key, is primary)]
+    for node_id, obj in enumerate(nodes):
+        for attr_name, full_name, key in obj.attributes:
+            if key not in present or attr_name != "VARIABLE_VALUE":
+                continue
+            name = ""
+            if node_id in owned:
+                name = clean_name(overrides.get(node_id) or full_name)
+            wanted[key] = name
+            holders.setdefault(name, []).append((key, node_id in primary))
+    # A shared name stays with its one primary holder when the others are only mirrors.
+    keeps = {}
+    for name, held in holders.items():
+        firsts = [key for key, is_primary in held if is_primary]
+        if name and (len(held) == 1 or len(firsts) == 1):
+            keeps[name] = held[0][0] if len(held) == 1 else firsts[0]
+    names = {}
+    for key in keys:
+        if key in wanted:
+            name = wanted[key]
+            names[key] = name if keeps.get(name) == key else key_path(key)
+        else:
+            names[key] = key
+    # A chosen name may still equal another tensor's key or key path; such names revert to
+    # their (unique) keys until nothing collides.
+    while True:
+        seen: dict[str, int] = {}
+        for name in names.values():
+            seen[name] = seen.get(name, 0) + 1
+        clashes = [k for k, n in names.items() if seen[n] > 1 and n != k]
+        if not clashes:
+            return names
+        for key in clashes:
+            names[key] = key
+
+
+def variable_nodes(nodes: list[TrackableObject]) -> dict[int, str]:
+    """``{node id: checkpoint key}`` of every node holding a variable value."""
+    out = {}
+    for node_id, obj in enumerate(nodes):
+        for attr_name, _, key in obj.attributes:
+            if attr_name == "VARIABLE_VALUE":
+                out[node_id] = key
+    return out
+
+
+def name_by_object_graph(store, overrides: dict[int, str] | None = None) -> None:
+    """Expose a bundle's tensors under their variables' own names (see the module docstring).
+
+    ``store`` is a ``tf_bundle.BundleStore`` holding `_CHECKPOINTABLE_OBJECT_GRAPH`. Sets
+    ``store.object_graph`` (the parsed nodes), ``store.checkpoint_keys`` and
+    ``store.metadata["checkpoint_keys"]`` (``{exposed name: key}`` for renamed tensors),
+    replaces ``store._infos`` and sets the format to "tf-object-checkpoint". A graph that cannot
+    be decoded leaves the keys as they are and says why in ``metadata["object_graph_problem"]``.
+    """
+    from ..errors import GruInspectError
+    from ..store import TensorInfo
+
+    nodes = getattr(store, "object_graph", None)
+    if nodes is None:
+        try:
+            raw = store.read(OBJECT_GRAPH_KEY)
+            nodes = parse_object_graph(bytes(raw.reshape(-1)[0]))
+        except (GruInspectError, _wire.WireError, IndexError, TypeError) as exc:
+            # The weights stay readable under their keys; a damaged graph only loses the names.
+            store.metadata["object_graph_problem"] = (
+                f"The object graph in {store.path} cannot be decoded ({exc}); tensors keep their checkpoint keys."
+            )
+            return
+        store.object_graph = nodes
+    entries = store._entries
+    names = tensor_names(nodes, entries, overrides)
+    store._infos = {}
+    mapping = {}
+    for key, entry in entries.items():
+        name = names[key]
+        store._infos[name] = TensorInfo(name, entry.shape, entry.dtype)
+        if name != key:
+            mapping[name] = key
+    store.checkpoint_keys = mapping
+    store.metadata["checkpoint_keys"] = mapping
+    store.format = FORMAT

@@ -77,6 +77,10 @@ def error(message: str) -> None:
     print(f"gruinspect: error: {message}", file=sys.stderr)
 
 
+def note(message: str) -> None:
+    print(f"gruinspect: note: {message}", file=sys.stderr)
+
+
 class Progress:
     """A progress bar on a terminal's stderr that appears only when work takes more than a moment.
 

@@ -10,11 +10,15 @@ This is the reference every layout is checked against; it never looks at a store
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from .errors import UnsupportedError
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _sigmoid(x):
@@ -35,7 +39,8 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0.0))),
     "swish": lambda x: x * _sigmoid(x),
     "silu": lambda x: x * _sigmoid(x),
-    "gelu": lambda x: 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3))),
+    # Keras' gelu default is the exact erf form, not the tanh approximation.
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
     "exponential": np.exp,
 }
 

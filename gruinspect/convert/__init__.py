@@ -1,0 +1,329 @@
+"""`convert`: carry GRU cells to PyTorch, ONNX, Keras or TF1, say when it cannot be exact, and prove it.
+
+Each target is a module with the same small API:
+
+* ``CAPS`` (:class:`~gruinspect.convert._common.Capabilities`): what the target can hold, from
+  which :func:`~gruinspect.convert._common.make_plan` derives the verdict of any cell convention;
+* ``check_dependencies()``: raises :class:`MissingDependencyError` when writing needs a package
+  that is not installed;
+* ``layer_notes(layer)``: findings about a layer's direction;
+* ``write(mapped_layers, folder) -> [file record]``: the target's files, recording in each
+  mapped cell the names it was written under;
+* ``implementation()`` and ``run(folder, mapped_layer, xs, h0s) -> [CellRun]``: the target's own
+  implementation (or, when it is not installed, a numpy transcription of its documented
+  equations) run on the files read back from ``folder``.
+
+:func:`convert` plans every cell, reports the verdicts through ``on_verdicts`` before anything
+is written, refuses (nothing written) when a cell is not representable unless ``approximate``,
+writes into a temporary folder, proves every cell against the explicit float64 GRU of the source
+blocks on the same random sequences, writes ``conversion.json``, and renames the folder into
+place only when every exact cell is proven. The library never prints.
+
+>>> result = convert("model.ckpt", "keras", "out")              # doctest: +SKIP
+>>> result.status, [c.proof["max_abs_error"] for c in result.cells]   # doctest: +SKIP
+('written', [2.9e-08])
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import __version__
+from ..blocks import read_blocks, select_cells
+from ..cell import GruCell
+from ..errors import GruInspectError, UsageError
+from ..export import _replace, check_output_folder
+from ..inventory import open_cells
+from ._common import (REFUSED, CellPlan, Convention, Finding, Layer, MappedCell, MappedLayer, Verdict, apply_plan,
+                      make_layers, make_plan, reference, sequences, tolerance)
+
+TARGETS = ("pytorch", "onnx", "keras", "tf1")
+REPORT = "conversion.json"
+
+__all__ = ["TARGETS", "convert", "convert_cells", "plan_cells", "verdict", "verdict_table_markdown",
+           "ConversionResult", "CellReport", "Convention", "Verdict", "Finding"]
+
+
+def target_module(target: str):
+    """The module implementing ``target`` (one of :data:`TARGETS`)."""
+    if target not in TARGETS:
+        raise UsageError(f"Unsupported conversion target {target!r}; use one of {', '.join(TARGETS)}.")
+    return importlib.import_module(f"{__name__}.{target}")
+
+
+def verdict(convention: Convention, target: str) -> Verdict:
+    """The verdict for a cell of this convention converted to ``target`` (no data needed)."""
+    return make_plan(convention, target_module(target).CAPS).verdict
+
+
+@dataclass
+class CellReport:
+    """One cell's verdict, where it was written, and its proof."""
+
+    cell: GruCell
+    layer: int
+    direction: str
+    plan: CellPlan
+    written_as: dict = field(default_factory=dict)
+    proof: dict | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.plan.verdict
+
+    @property
+    def approximated(self) -> bool:
+        return self.verdict.kind == REFUSED
+
+    def to_json(self) -> dict:
+        out = {
+            "name": self.cell.name, "layout": self.cell.layout, "layer": self.layer, "direction": self.direction,
+            "input_size": self.cell.input_size, "units": self.cell.units, "reset_after": self.cell.reset_after,
+            "activation": self.cell.activation, "recurrent_activation": self.cell.recurrent_activation,
+            "dtype": self.cell.dtype, "convention": Convention.of(self.cell).label(),
+        }
+        out.update(self.verdict.to_json())
+        out["target"] = {
+            "reset_after": self.plan.reset_after, "recurrent_activation": self.plan.recurrent_activation,
+            "activation": self.plan.activation, "use_bias": self.plan.use_bias, "dtype": self.plan.dtype,
+            "scale": {g: s for g, s in self.plan.scale.items() if s != 1.0},
+            "recurrent_bias_moved_to_input": sorted(self.plan.move_recurrent_bias),
+        }
+        out["written_as"] = self.written_as
+        out["proof"] = self.proof
+        return out
+
+
+@dataclass
+class ConversionResult:
+    """What :func:`convert` decided and did; ``status`` is planned, refused, proof-failed or written."""
+
+    source: dict
+    target: str
+    out: str
+    approximate: bool
+    cells: list[CellReport]
+    status: str = "planned"
+    files: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[CellReport]:
+        return [c for c in self.cells if c.verdict.kind == REFUSED]
+
+    @property
+    def failed(self) -> list[CellReport]:
+        """Cells whose conversion should be exact but whose proof did not pass."""
+        return [c for c in self.cells if c.proof is not None and not c.approximated and not c.proof["passed"]]
+
+    @property
+    def implementations(self) -> list[str]:
+        out = []
+        for c in self.cells:
+            if c.proof and c.proof["implementation"] not in out:
+                out.append(c.proof["implementation"])
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "gruinspect_version": __version__,
+            "source": self.source,
+            "target": self.target,
+            "out": self.out,
+            "status": self.status,
+            "approximate": self.approximate,
+            "files": self.files,
+            "proof": {"implementations": self.implementations, "problems": self.problems,
+                      "sequences": _sequence_note()},
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+
+def _sequence_note() -> dict:
+    from ._common import BATCH, STEPS
+
+    return {"steps": STEPS, "batch": BATCH, "inputs": "standard normal, rounded to float16",
+            "initial_state": "0.5 x standard normal, clipped to [-0.95, 0.95]",
+            "reference": "gruinspect.gru.run on the source blocks, float64"}
+
+
+def plan_cells(cells: list[GruCell], target: str) -> tuple[list[Layer], list[CellReport]]:
+    """Layers (pairs joined) and each cell's plan and verdict for ``target``."""
+    module = target_module(target)
+    layers = make_layers(cells)
+    reports = []
+    for layer in layers:
+        notes = module.layer_notes(layer)
+        for cell, direction in zip(layer.cells, layer.directions):
+            plan = make_plan(Convention.of(cell), module.CAPS)
+            for note in notes:
+                plan.verdict.add_note(note)
+            reports.append(CellReport(cell, layer.index, direction, plan))
+    return layers, reports
+
+
+def convert(path: str, target: str, out: str, *, patterns: Iterable[str] | None = None, approximate: bool = False,
+            force: bool = False, on_verdicts: Callable[[ConversionResult], None] | None = None) -> ConversionResult:
+    """Convert the GRU cells of PATH (those matching ``patterns``) to ``target`` under the folder ``out``.
+
+    ``on_verdicts(result)`` is called with the verdicts before anything is written. Returns the
+    result; its ``status`` says whether the files were written ("written"), refused because a cell
+    is not exactly representable ("refused"; nothing written), or not proven ("proof-failed";
+    nothing written).
+    """
+    module = target_module(target)
+    module.check_dependencies()
+    check_output_folder(out, force, [path])
+    with open_cells(path) as (store, inventory):
+        cells = select_cells(inventory.cells, patterns)
+        if not cells:
+            raise GruInspectError(f"No GRU cell found in {path}; nothing to convert.")
+        return convert_cells(store, cells, target, out, source=inventory.source, approximate=approximate,
+                             force=force, on_verdicts=on_verdicts)
+
+
+def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source: dict | None = None,
+                  approximate: bool = False, force: bool = False,
+                  on_verdicts: Callable[[ConversionResult], None] | None = None) -> ConversionResult:
+    """:func:`convert` for cells already found in an open ``store`` (any :class:`TensorStore`)."""
+    module = target_module(target)
+    module.check_dependencies()
+    check_output_folder(out, force, [store.path] if store.path and os.path.exists(store.path) else [])
+    layers, reports = plan_cells(cells, target)
+    result = ConversionResult(source or {"path": store.path, "format": store.format}, target, out, approximate,
+                              reports)
+    if on_verdicts is not None:
+        on_verdicts(result)
+    if result.refused and not approximate:
+        result.status = "refused"
+        return result
+
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
+    try:
+        by_cell = {id(r.cell): r for r in reports}
+        source_blocks: dict[int, dict] = {}
+        mapped: list[MappedLayer] = []
+        for layer in layers:
+            mcells = []
+            for cell, direction in zip(layer.cells, layer.directions):
+                blocks = read_blocks(store, cell)
+                source_blocks[id(cell)] = blocks
+                plan = by_cell[id(cell)].plan
+                mcells.append(MappedCell(cell, plan, apply_plan(plan, blocks, cell.input_size, cell.units), direction))
+            mapped.append(MappedLayer(layer, mcells))
+        files = module.write(mapped, tmp)
+        for ml in mapped:
+            for mc in ml.cells:
+                by_cell[id(mc.cell)].written_as = mc.written_as
+        _prove(module, tmp, mapped, source_blocks, by_cell, result, files)
+        for record in files:
+            record["sha256"] = _sha256(os.path.join(tmp, record["file"]))
+        result.files = files + [{"file": REPORT, "cells": [], "role": "report"}]
+        if result.failed or result.problems:
+            result.status = "proof-failed"
+            shutil.rmtree(tmp, ignore_errors=True)
+            return result
+        result.status = "written"
+        with open(os.path.join(tmp, REPORT), "w", encoding="utf-8") as f:
+            json.dump(result.to_json(), f, indent=2, allow_nan=False)
+            f.write("\n")
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def _prove(module, folder: str, mapped: list[MappedLayer], source_blocks: dict, by_cell: dict,
+           result: ConversionResult, files: list[dict]) -> None:
+    """Run the target on the written files and compare every cell with the source's explicit GRU."""
+    for ml in mapped:
+        xs, h0s = sequences(ml.layer)
+        try:
+            runs = module.run(folder, ml, xs, h0s)
+        except Exception as exc:  # the target's implementation refused the files: a failed proof
+            name, fallback = module.implementation()
+            for mc in ml.cells:
+                by_cell[id(mc.cell)].proof = {
+                    "implementation": name, "fallback_reason": fallback, "max_abs_error": None, "tolerance": None,
+                    "passed": False, "error": f"{type(exc).__name__}: {exc}"}
+            continue
+        for mc, h0, cell_run in zip(ml.cells, h0s, runs):
+            ref = reference(mc.cell, source_blocks[id(mc.cell)], xs, h0, reverse=cell_run.reverse)
+            error = float(np.max(np.abs(cell_run.outputs - ref)))
+            tol = tolerance(mc.plan, cell_run.compute_dtype, mc.cell, ref)
+            by_cell[id(mc.cell)].proof = {
+                "implementation": cell_run.implementation, "fallback_reason": cell_run.fallback_reason,
+                "compute_dtype": cell_run.compute_dtype, "reversed_input": cell_run.reverse,
+                "max_abs_error": error if np.isfinite(error) else None, "tolerance": tol,
+                "passed": bool(np.isfinite(error) and error <= tol),
+            }
+    check = getattr(module, "check_files", None)
+    if check is not None:
+        result.problems += check(folder, files)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------ verdict table
+
+CONVENTIONS: list[tuple[Convention, str]] = [
+    (Convention(False, "sigmoid", "tanh", "one"),
+     "TF1 GRUCell, GRUBlockCell; Keras GRU(reset_after=False) since Keras 2.3"),
+    (Convention(False, "sigmoid", "tanh", "none"), "Keras GRU(reset_after=False, use_bias=False)"),
+    (Convention(False, "hard_sigmoid_keras2", "tanh", "one"),
+     "Keras 1 and Keras 2.0-2.2.5 GRU defaults; tf.keras GRU v1 in TF 1.x"),
+    (Convention(True, "sigmoid", "tanh", "two"), "Keras GRU(reset_after=True): tf.keras 2.x, Keras 3; CuDNNGRU"),
+    (Convention(True, "sigmoid", "tanh", "none"), "Keras GRU(reset_after=True, use_bias=False)"),
+    (Convention(True, "sigmoid", "tanh", "summed"), "contrib CudnnCompatibleGRUCell"),
+    (Convention(True, "hard_sigmoid_keras2", "tanh", "two"), "tf.keras / Keras 2 GRU(reset_after=True, hard_sigmoid)"),
+    (Convention(True, "hard_sigmoid_keras3", "tanh", "two"), "Keras 3 GRU(recurrent_activation='hard_sigmoid')"),
+    (Convention(True, "sigmoid", "relu", "two"), "Keras GRU(activation='relu')"),
+    (Convention(False, "sigmoid", "relu", "one"), "Keras GRU(reset_after=False, activation='relu')"),
+    (Convention(True, "sigmoid", "swish", "two"), "Keras GRU(activation='swish')"),
+    (Convention(True, None, None, "two"), "weights-only Keras files and TF2 checkpoints (reset_after=True)"),
+    (Convention(False, None, None, "one"), "weights-only Keras files and TF2 checkpoints (reset_after=False)"),
+]
+
+
+def verdict_table() -> list[dict]:
+    """The verdict of every listed source convention for every target, as data."""
+    rows = []
+    for conv, seen_in in CONVENTIONS:
+        rows.append({"convention": conv.label(), "seen_in": seen_in,
+                     "verdicts": {t: verdict(conv, t) for t in TARGETS}})
+    return rows
+
+
+def _table_cell(v: Verdict) -> str:
+    if v.reasons:
+        return "**not representable**: " + ", ".join(f.short for f in v.reasons)
+    if v.notes:
+        return "exact; note: " + ", ".join(f.short for f in v.notes)
+    return "exact"
+
+
+def verdict_table_markdown() -> str:
+    """The README's verdict table (source convention x target), generated from the targets' capabilities."""
+    lines = ["| source convention | seen in | " + " | ".join(TARGETS) + " |",
+             "|---|---|" + "---|" * len(TARGETS)]
+    for row in verdict_table():
+        cells = [_table_cell(row["verdicts"][t]) for t in TARGETS]
+        lines.append(f"| {row['convention']} | {row['seen_in']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

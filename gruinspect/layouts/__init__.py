@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from ..cell import GruCell
 
 # Most specific first: a CudnnCompatibleGRUCell also has GRUCell-like `gates/*` tensors.
-LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cell", "keras_gru"]
+LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cell", "keras_cudnn_gru", "keras1_gru",
+                     "keras_gru"]
 
 
 @dataclass

@@ -15,7 +15,9 @@ _SLOT = re.compile(
 
 def is_optimizer_slot(name: str) -> bool:
     """Whether a tensor is optimizer state rather than a model weight."""
-    return ".OPTIMIZER_SLOT" in name or name.startswith("optimizer/") or bool(_SLOT.search(name))
+    return (".OPTIMIZER_SLOT" in name or name.startswith(("optimizer/", "optimizer_weights/"))
+            or "/optimizer/" in name  # TF2 key paths through a model's optimizer: `model/optimizer/iter`
+            or bool(_SLOT.search(name)))
 
 
 def weights(store, claimed: set[str]) -> dict[str, TensorInfo]:

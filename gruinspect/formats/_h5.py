@@ -1,0 +1,277 @@
+"""HDF5 pieces shared by the Keras readers: sniffing, opening, attributes, lazy datasets.
+
+h5py is imported only inside functions, so importing this module costs nothing. Every h5py or
+HDF5 failure is turned into a gruinspect error naming the file (readers must not let other
+exception types escape on malformed input).
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import re
+
+from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
+from ..store import TensorInfo, TensorStore, dtype_name
+
+MAGIC = b"\x89HDF\r\n\x1a\n"
+# The superblock may follow a user block of 512 * 2^k bytes (HDF5 spec, "Format Signature").
+_MAGIC_OFFSETS = (0, 512, 1024, 2048, 4096)
+
+
+def is_hdf5(path: str) -> bool:
+    """Whether PATH is a file with the HDF5 signature at one of its allowed offsets."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with builtins.open(path, "rb") as f:
+            head = f.read(_MAGIC_OFFSETS[-1] + len(MAGIC))
+    except OSError:
+        return False
+    return any(head[o:o + len(MAGIC)] == MAGIC for o in _MAGIC_OFFSETS)
+
+
+def h5_error(where: str, exc: BaseException):
+    """The gruinspect error for an h5py/HDF5 failure while reading ``where``."""
+    text = str(exc)
+    if "truncated" in text.lower() or "eof" in text.lower() or "end of file" in text.lower():
+        return TruncatedFileError(f"Unexpected end of file {where}; the file may be truncated.")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = re.sub(r"\s+", " ", first)
+    return InvalidFileError(f"Invalid HDF5 file {where}: {first.rstrip('.')}.")
+
+
+def open_file(source, where: str):
+    """``h5py.File(source, "r")`` with errors turned into gruinspect errors.
+
+    ``source`` is a path or a seekable binary file object; ``where`` names it in messages.
+    """
+    import h5py
+
+    try:
+        return h5py.File(source, "r")
+    except FileNotFoundError:
+        raise InvalidFileError(f"Cannot read {where}: no such file.") from None
+    except PermissionError:
+        raise InvalidFileError(f"Cannot read {where}: permission denied.") from None
+    except Exception as exc:  # h5py raises OSError/ValueError/RuntimeError variants
+        raise h5_error(where, exc) from None
+
+
+def decode(value):
+    """An attribute value as str, or list of str for arrays (bytes are UTF-8)."""
+    import numpy as np
+
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and value.size == 0:  # Keras writes [] for "no weights"
+            return []
+        if value.ndim == 0:
+            return decode(value[()])
+        return [decode(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return decode(value.item())
+    return value
+
+
+def name_list(group, name: str) -> list[str] | None:
+    """A list attribute, joined from chunks ``name0``, ``name1``... when it was split.
+
+    Keras (``save_attributes_to_hdf5_group``) splits lists over 64512 bytes into numbered chunks.
+    None when neither form is present.
+    """
+    attrs = group.attrs
+    if name in attrs:
+        value = decode(attrs[name])
+        return [value] if isinstance(value, str) else [str(v) for v in value]
+    if f"{name}0" not in attrs:
+        return None
+    out: list[str] = []
+    k = 0
+    while f"{name}{k}" in attrs:
+        value = decode(attrs[f"{name}{k}"])
+        out += [value] if isinstance(value, str) else [str(v) for v in value]
+        k += 1
+    return out
+
+
+def has_name_list(group, name: str) -> bool:
+    attrs = group.attrs
+    return name in attrs or f"{name}0" in attrs
+
+
+def attr_text(group, name: str) -> str | None:
+    """A scalar text attribute, or None."""
+    if name not in group.attrs:
+        return None
+    value = decode(group.attrs[name])
+    return value if isinstance(value, str) else None
+
+
+def dataset_dtype(ds) -> str:
+    """The dtype name of an h5py dataset; Keras 3 stores bfloat16 as opaque ``|V2`` + attr dtype."""
+    dt = ds.dtype
+    if dt.kind == "V" and dt.itemsize == 2 and decode(ds.attrs.get("dtype", "")) == "bfloat16":
+        return "bfloat16"
+    if dt.kind in ("S", "U", "O"):
+        return "string"
+    if dt.kind == "V":
+        return f"void{dt.itemsize * 8}"
+    return dtype_name(dt)
+
+
+def read_dataset(ds, dtype: str):
+    """The whole dataset as numpy; bfloat16 bit patterns are reinterpreted via ml_dtypes."""
+    import numpy as np
+
+    if ds.shape is None:  # HDF5 null dataspace
+        return np.zeros((0,), dtype=np.float32)
+    value = np.asarray(ds[()])
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return value.view(np.uint16).view(ml_dtypes.bfloat16)
+    return value
+
+
+_MAX_FILTER_RATIO = 1000  # a compressed dataset inflating more than this is refused...
+_SMALL_BYTES = 1 << 20    # ...once it declares more than this
+
+
+def check_storage(ds, info: TensorInfo, where: str) -> None:
+    """Refuse, before allocating, a dataset whose bytes are not really in this file.
+
+    An HDF5 dataset can declare any shape and leave its chunks unwritten (reads return the fill
+    value), keep its data in external files, or map other files (virtual datasets). Weights are
+    always written in full, so a dataset holding far fewer bytes than its shape needs is refused.
+    """
+    if ds.is_virtual or ds.external:
+        raise UnsupportedError(f"Unsupported HDF5 file {where}: tensor {info.name} keeps its data in other files "
+                               f"(an external or virtual dataset).")
+    need = info.nbytes
+    if need == 0:
+        return
+    stored = ds.id.get_storage_size()
+    filtered = bool(ds.compression or ds.shuffle or ds.scaleoffset or ds.fletcher32) or bool(
+        ds.id.get_create_plist().get_nfilters())
+    if (not filtered and stored < need) or (filtered and need > _SMALL_BYTES and need > _MAX_FILTER_RATIO * stored):
+        raise InvalidFileError(
+            f"Invalid HDF5 file {where}: tensor {info.name} declares {need} bytes but only {stored} are stored; "
+            f"the file may be truncated or crafted.")
+
+
+def walk(f, visit_dataset, visit_group=None) -> None:
+    """Call ``visit_dataset(path, ds)`` / ``visit_group(path, group)`` for everything in ``f``.
+
+    Soft and external links are not followed (a link must not make a file read another file).
+    """
+    import h5py
+
+    def rec(group, prefix):
+        for key in group:
+            link = group.get(key, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                continue
+            obj = group[key]
+            path = f"{prefix}{key}"
+            if isinstance(obj, h5py.Dataset):
+                visit_dataset(path, obj)
+            elif isinstance(obj, h5py.Group):
+                if visit_group is not None:
+                    visit_group(path, obj)
+                rec(obj, path + "/")
+
+    rec(f, "")
+
+
+def top_level_summary(f) -> str:
+    """A few top-level names of an HDF5 file, for "is not a Keras file" messages."""
+    keys = list(f.keys())[:6]
+    more = ", ..." if len(f.keys()) > 6 else ""
+    return ", ".join(keys) + more if keys else "nothing"
+
+
+def count_datasets(f, limit: int = 1) -> int:
+    """How many datasets ``f`` holds, counting at most ``limit``."""
+    found = 0
+
+    class _Enough(Exception):
+        pass
+
+    def see(_path, _ds):
+        nonlocal found
+        found += 1
+        if found >= limit:
+            raise _Enough
+
+    try:
+        walk(f, see)
+    except _Enough:
+        pass
+    return found
+
+
+class H5Store(TensorStore):
+    """Tensors that are datasets in one or more open HDF5 files, read only on demand.
+
+    ``_entries`` maps a store name to ``(file index, dataset path)``; subclasses fill it and
+    ``_infos`` (in file order) and set ``path``, ``format``, ``layers`` and ``metadata``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._files: list = []
+        self._where: list[str] = []
+        self._entries: dict[str, tuple[int, str]] = {}
+        self._infos: dict[str, TensorInfo] = {}
+        self._cleanup: list = []
+
+    def add_file(self, h5file, where: str) -> int:
+        self._files.append(h5file)
+        self._where.append(where)
+        return len(self._files) - 1
+
+    def add_dataset(self, name: str, file_index: int, path: str, ds) -> TensorInfo:
+        try:
+            shape = tuple(int(d) for d in ds.shape) if ds.shape is not None else (0,)
+            info = TensorInfo(name, shape, dataset_dtype(ds))
+        except Exception as exc:
+            raise h5_error(self._where[file_index], exc) from None
+        self._entries[name] = (file_index, path)
+        self._infos[name] = info
+        return info
+
+    def infos(self) -> dict[str, TensorInfo]:
+        return self._infos
+
+    def read(self, name: str):
+        if name not in self._entries:
+            raise KeyError(name)
+        index, path = self._entries[name]
+        info = self._infos[name]
+        try:
+            ds = self._files[index][path]
+            check_storage(ds, info, self._where[index])
+            value = read_dataset(ds, info.dtype)
+        except GruInspectError:
+            raise
+        except Exception as exc:
+            raise h5_error(f"{self._where[index]} (tensor {name})", exc) from None
+        if tuple(value.shape) != info.shape:
+            raise InvalidFileError(f"Invalid HDF5 file {self._where[index]}: tensor {name} changed shape while read.")
+        self.bytes_read += value.nbytes
+        return value
+
+    def close(self) -> None:
+        for f in self._files:
+            try:
+                f.close()
+            except Exception:  # closing must never raise
+                pass
+        self._files = []
+        for fn in reversed(self._cleanup):
+            try:
+                fn()
+            except Exception:
+                pass
+        self._cleanup = []

@@ -12,13 +12,12 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import __version__
-from .blocks import iter_blocks, select_cells
+from .blocks import BlockData, blocks_by_tensor, iter_blocks, map_blocks, select_cells
 from .errors import UsageError
 from .inventory import open_cells
 
@@ -46,12 +45,16 @@ def safe_name(cell_name: str) -> str:
 
 
 def unique_names(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
+    """The names made distinct (case-insensitively) by suffixes -2, -3...: ``x, x, x-2 -> x, x-2, x-2-2``."""
+    taken: set[str] = set()  # lower case: case-insensitive file systems
     out = []
     for name in names:
-        key = name.lower()  # case-insensitive file systems
-        seen[key] = seen.get(key, 0) + 1
-        out.append(name if seen[key] == 1 else f"{name}-{seen[key]}")
+        candidate, n = name, 1
+        while candidate.lower() in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        taken.add(candidate.lower())
+        out.append(candidate)
     return out
 
 
@@ -95,15 +98,43 @@ def split(path: str, out: str, *, patterns=None, fmt: str = "npy", names: bool =
     with open_cells(path) as (store, inventory):
         cells = select_cells(inventory.cells, patterns)
         parent = os.path.dirname(os.path.abspath(out))
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
+        created = _make_parents(parent)
         try:
-            manifest = _write_all(store, inventory, cells, tmp, fmt, names, progress)
-            _replace(tmp, out)
+            tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
+            try:
+                manifest = _write_all(store, inventory, cells, tmp, fmt, names, progress)
+                _replace(tmp, out)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            for folder in reversed(created):  # parents made for OUT go too: a failure leaves nothing
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break
             raise
     return SplitResult(out, manifest)
+
+
+def _make_parents(folder: str) -> list[str]:
+    """Create ``folder`` and its missing parents; return those created, outermost first."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        up = os.path.dirname(folder)
+        if up == folder:
+            break
+        folder = up
+    missing.reverse()
+    for i, folder in enumerate(missing):
+        try:
+            os.mkdir(folder)
+        except OSError:
+            for made in reversed(missing[:i]):
+                os.rmdir(made)
+            raise
+    return missing
 
 
 def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
@@ -119,10 +150,39 @@ def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
         if fmt == "npy":
             os.mkdir(os.path.join(tmp, slug))
         else:
+            import zipfile  # only for npz: start-up time
+
             entry["file"] = f"{slug}.npz"
             zips[id(cell)] = zipfile.ZipFile(os.path.join(tmp, entry["file"]), "w", zipfile.ZIP_STORED)
+    if fmt == "npy":
+        # Blocks are written by worker threads in parallel, each streaming its rows from the file
+        # (blocks.map_blocks); the manifest keeps the sequential order.
+        def write(cell, block, values):
+            slug = entries[id(cell)][0]
+            path = os.path.join(tmp, slug, f"{block.key}.npy")
+            digest = _write_npy(path, values)
+            written = _written_dtype(values.dtype)
+            if names:
+                _link_or_copy(path, os.path.join(tmp, slug, f"{block.code_name}.npy"))
+            return digest, str(written)
+
+        results = map_blocks(store, cells, write, progress=progress)
+        for cell, written in zip(cells, results):
+            slug, entry = entries[id(cell)]
+            blocks = [b for bs in blocks_by_tensor(cell).values() for b in bs]
+            for block, (digest, dtype) in zip(blocks, written):
+                record = {"gate": block.gate, "role": block.role, "shape": list(block.shape), "dtype": dtype,
+                          "code_name": block.code_name}
+                if cell.dtype == "bfloat16":
+                    record["stored_dtype"] = "bfloat16"
+                record["file"] = f"{slug}/{block.key}.npy"
+                record["sha256"] = digest
+                if names:
+                    record["alias_file"] = f"{slug}/{block.code_name}.npy"
+                record["source"] = block.source.to_json()
+                entry["arrays"].append(record)
     try:
-        for cell, block, values in iter_blocks(store, cells):
+        for cell, block, values in (iter_blocks(store, cells) if fmt != "npy" else ()):
             slug, entry = entries[id(cell)]
             values = _as_written(values, cell.dtype)
             record = {"gate": block.gate, "role": block.role, "shape": list(block.shape),
@@ -168,11 +228,85 @@ def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
     return manifest
 
 
-def _write_npy(path: str, values: np.ndarray) -> str:
+_WRITE_CHUNK = 4 << 20  # bytes converted or gathered at a time for a block that is not contiguous
+
+
+def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """The .npy header ``np.save`` writes for a C-ordered array of this shape and dtype."""
+    import io
+
+    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    buf = io.BytesIO()
+    write_header = getattr(np.lib.format, "_write_array_header", None)
+    if write_header is not None:
+        write_header(buf, d, None)  # what write_array uses: the oldest version that fits
+    else:
+        np.lib.format.write_array_header_1_0(buf, d)
+    return buf.getvalue()
+
+
+def _written_dtype(dtype: np.dtype) -> np.dtype:
+    # as _as_written: bfloat16 goes out as float32 (lossless)
+    return np.dtype(np.float32) if dtype.name == "bfloat16" else dtype
+
+
+def _write_npy(path: str, values) -> str:
+    """Write ``values`` in .npy format, bfloat16 as float32; return the file's sha256.
+
+    ``values`` is any array view or a :class:`~gruinspect.blocks.BlockData` streamed from the file.
+    The bytes are exactly those of ``np.save(path, np.ascontiguousarray(_as_written(values)))``,
+    produced without a copy of the whole block: contiguous runs go out as they are, anything
+    else through a staging buffer of a few MiB.
+    """
+    dtype = _written_dtype(values.dtype)
+    header = npy_header(values.shape, dtype)
+    digest = hashlib.sha256(header)
+    pieces = values.pieces() if isinstance(values, BlockData) else (values,)
     with open(path, "wb") as f:
-        writer = _HashingWriter(f)
-        np.lib.format.write_array(writer, values, allow_pickle=False)
-    return writer.sha256.hexdigest()
+        f.write(header)
+        for data in _c_order_bytes(pieces, dtype):
+            digest.update(data)
+            f.write(data)
+    return digest.hexdigest()
+
+
+def _c_order_bytes(pieces, dtype: np.dtype):
+    """The bytes of successive array pieces cast to ``dtype``, in C order, as memoryviews."""
+    staging = None
+    for piece in pieces:
+        if not piece.size:
+            continue
+        if piece.dtype == dtype and piece.flags.c_contiguous:
+            yield memoryview(piece.reshape(-1)).cast("B")
+            continue
+        if piece.ndim < 2:
+            piece = piece.reshape(1, -1)
+        elif piece.ndim > 2:
+            piece = piece.reshape(-1, piece.shape[-1])  # a copy if it must; blocks are 1-D or 2-D
+        width = piece.shape[1]
+        step = max(1, _WRITE_CHUNK // (width * dtype.itemsize))  # rows per pass
+        if width * dtype.itemsize > _WRITE_CHUNK:  # very long rows: one row at a time, in parts
+            step = _WRITE_CHUNK // dtype.itemsize
+            for row in piece:
+                for start in range(0, width, step):
+                    part = row[start : start + step]
+                    staging = _staging(staging, part.size, dtype)
+                    out = staging[: part.size]
+                    np.copyto(out, part, casting="unsafe")
+                    yield memoryview(out).cast("B")
+            continue
+        for start in range(0, piece.shape[0], step):
+            part = piece[start : start + step]
+            staging = _staging(staging, part.size, dtype)
+            out = staging[: part.size].reshape(part.shape)
+            np.copyto(out, part, casting="unsafe")
+            yield memoryview(out.reshape(-1)).cast("B")
+
+
+def _staging(buffer, size: int, dtype: np.dtype) -> np.ndarray:
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = np.empty(max(size, min(_WRITE_CHUNK // dtype.itemsize, 1 << 16)), dtype=dtype)
+    return buffer
 
 
 def _link_or_copy(src: str, dst: str) -> None:

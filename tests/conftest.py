@@ -53,3 +53,14 @@ def run_cli(*args, exit_code: int = 0):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+BAD_INPUTS: dict[str, int] = {}  # format -> bad inputs tried, filled by test_bad_input.py
+
+
+def pytest_terminal_summary(terminalreporter):
+    if BAD_INPUTS:
+        terminalreporter.section("bad inputs tried")
+        for fmt, count in sorted(BAD_INPUTS.items()):
+            terminalreporter.write_line(f"{fmt}: {count}")
+        terminalreporter.write_line(f"total: {sum(BAD_INPUTS.values())}")

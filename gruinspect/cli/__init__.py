@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 
@@ -51,11 +52,24 @@ class GruGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # numpy's floating-point warnings (a signalling NaN cast to float64, an overflow in
+                # a statistic) are not messages for users: results count NaN and Inf themselves,
+                # and an error must stay one line on stderr.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return super().invoke(ctx)
         except GruInspectError as exc:
             if _want_traceback(ctx):
                 raise
             _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # the reader of our output went away (`gruinspect list ... | head`): stop quietly, as
+            # a tool killed by SIGPIPE does, and keep Python from complaining when it flushes stdout
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(128 + 13)
         except OSError as exc:
             if _want_traceback(ctx):
                 raise
@@ -83,8 +97,14 @@ def _want_traceback(ctx) -> bool:
 def _fail(message: str, code: int):
     from ..render import error
 
-    error(message)
+    error(_one_line(message))
     sys.exit(int(code))
+
+
+def _one_line(message: str) -> str:
+    # Tensor names come from the file: a newline or terminal escape in one must not split or
+    # colour the error line scripts parse.
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in message)
 
 
 def set_traceback(ctx, _param, value):

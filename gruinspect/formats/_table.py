@@ -15,6 +15,9 @@ from ._wire import WireError, read_varint
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
 _TRAILER = 5
+# Key bytes a table may spell per byte of file. TF's writer stores every 16th key whole (restart
+# interval 16) and each value takes a dozen bytes or more, so its keys stay under ~16x the file.
+_KEY_EXPANSION = 16
 _NO_COMPRESSION = 0
 _SNAPPY = 1
 
@@ -96,14 +99,21 @@ def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
     if not has_table_magic(footer):
         raise TableError("wrong table magic at the end of the file (not a TensorFlow table, or truncated)")
     try:
-        _, _, pos = _handle(footer, 0)  # metaindex: always empty in TF's writer
+        meta_offset, meta_size, pos = _handle(footer, 0)
         index_offset, index_size, _ = _handle(footer, pos)
     except WireError as exc:
         raise TableError(f"malformed table footer: {exc}") from None
+    if meta_offset + meta_size + _TRAILER > n - FOOTER_SIZE:
+        raise TableError("metaindex block handle points past the end of the file", truncated=True)
     if index_offset + index_size + _TRAILER > n - FOOTER_SIZE:
         raise TableError("index block handle points past the end of the file", truncated=True)
+    # TF's writer leaves the metaindex empty, but its checksum still guards those bytes and the handle.
+    read_block(data, meta_offset, meta_size, verify=verify)
     index = read_block(data, index_offset, index_size, verify=verify)
     previous = None
+    # Prefix compression lets a small crafted table spell huge keys (each entry sharing a long
+    # prefix): cap what the keys may add up to.
+    budget = _KEY_EXPANSION * n + (1 << 20)
     for _, handle in block_entries(index):
         try:
             offset, size, _ = _handle(handle, 0)
@@ -114,6 +124,9 @@ def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
         for key, value in block_entries(read_block(data, offset, size, verify=verify)):
             if previous is not None and key <= previous:
                 raise TableError("keys out of order")
+            budget -= len(key)
+            if budget < 0:
+                raise TableError(f"its keys spell more than {_KEY_EXPANSION} times the file's size (a crafted table?)")
             previous = key
             yield key, value
 
@@ -164,9 +177,8 @@ def snappy_decompress(src: bytes) -> bytes:
         start = len(out) - offset
         if offset >= size:
             out += out[start : start + size]
-        else:
-            for i in range(size):
-                out.append(out[start + i])
+        else:  # an overlapping copy repeats the last `offset` bytes
+            out += (out[start:] * (size // offset + 1))[:size]
         if len(out) > length:
             raise TableError("Snappy block decodes to more bytes than it claims")
     if len(out) != length:

@@ -46,6 +46,8 @@ def latest_from_state(folder: str) -> str | None:
     if not match:
         raise InvalidFileError(f"Invalid checkpoint state file {state}: it has no model_checkpoint_path.")
     named = _unescape(match.group(1))
+    if "\x00" in named:  # no file system path holds one; os and glob calls would raise on it
+        raise InvalidFileError(f"Invalid checkpoint state file {state}: the path it names contains a NUL byte.")
     prefix = named if os.path.isabs(named) else os.path.join(folder, named)
     # TF1 Saver wrote absolute paths; a moved folder still holds the files under the same name.
     if os.path.isabs(named) and not _exists_as_checkpoint(prefix):

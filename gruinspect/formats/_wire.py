@@ -26,6 +26,8 @@ def read_varint(buf, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
+            if result >> 64:  # a 10th byte may carry only the 64th bit
+                raise WireError("varint larger than 64 bits")
             return result, pos
         shift += 7
         if shift >= 70:

@@ -10,8 +10,7 @@ import builtins
 import math
 import os
 import re
-
-import numpy as np
+import stat
 
 from ..errors import ChecksumError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore, dtype_itemsize, numpy_dtype
@@ -88,6 +87,7 @@ class BundleStore(TensorStore):
     """A V2 bundle opened by prefix. Reads tensors lazily; verifies crc32c on every read."""
 
     format = FORMAT
+    checkpoint_keys: dict[str, str] = {}  # set per store by _object_graph.name_by_object_graph
 
     def __init__(self, prefix: str, *, verify_checksums: bool = True):
         super().__init__()
@@ -99,6 +99,10 @@ class BundleStore(TensorStore):
         self._slice_entries: dict[bytes, _Entry] = {}
         self._files: dict[int, object] = {}
         self._load_index()
+        if "_CHECKPOINTABLE_OBJECT_GRAPH" in self._entries:  # TF2 object-based checkpoint
+            from ._object_graph import name_by_object_graph
+
+            name_by_object_graph(self)  # reads that one small string tensor
 
     # -- index ---------------------------------------------------------------------------
     def _load_index(self) -> None:
@@ -143,10 +147,138 @@ class BundleStore(TensorStore):
             raise cls(f"Invalid TensorFlow checkpoint index {where}: {exc}{tail}.") from None
         except _wire.WireError as exc:
             raise InvalidFileError(f"Invalid TensorFlow checkpoint index {where}: malformed entry ({exc}).") from None
+        self._check_entries()
         self._infos = {
             name: TensorInfo(name, e.shape, e.dtype) for name, e in self._entries.items()
         }
         self.metadata["num_shards"] = self.num_shards
+
+    def _check_entries(self) -> None:
+        """Refuse every entry the data files cannot back, before any tensor byte is read.
+
+        Only shard sizes are looked at (``stat``, no data), so `list` still reads no tensor data,
+        but a truncated or missing shard, an offset past its end, or a shape claiming more bytes
+        than the entry (or the files) hold is reported here instead of by a huge allocation later.
+        """
+        self._shard_sizes: dict[int, int] = {}
+        for key, entry in self._slice_entries.items():
+            self._check_plain(_slice_entry_name(key), entry)
+        total = None
+        for name, entry in self._entries.items():
+            if entry.dtype == "dt_0":  # DT_INVALID: TF never writes it
+                raise InvalidFileError(
+                    f"Invalid TensorFlow checkpoint index {self._index_path}: tensor {name} has no dtype."
+                )
+            if not entry.slices:
+                self._check_plain(name, entry)
+                continue
+            pieces = self._pieces(name, entry)
+            claimed = sum(piece.size for _, piece in pieces)
+            if claimed:
+                if total is None:
+                    used = {p.shard_id for p in self._slice_entries.values() if p.size}
+                    total = sum(self._shard_size(i, name) for i in sorted(used))
+                if claimed > total:
+                    raise InvalidFileError(
+                        f"Invalid TensorFlow checkpoint index {self._index_path}: the slices of tensor "
+                        f"{name} claim {claimed} bytes but the data files hold {total}."
+                    )
+
+    def _shard_size(self, shard_id: int, name: str) -> int:
+        size = self._shard_sizes.get(shard_id)
+        if size is None:
+            path = self.shard_path(shard_id)
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                raise InvalidFileError(
+                    f"Invalid TensorFlow checkpoint {self.prefix}: data shard {os.path.basename(path)} "
+                    f"(holding tensor {name}) is missing."
+                ) from None
+            except OSError as exc:
+                raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidFileError(f"Cannot read {path}: it is not a regular file.")
+            size = self._shard_sizes[shard_id] = info.st_size
+        return size
+
+    def _check_plain(self, name: str, entry: _Entry) -> None:
+        where = self._index_path
+        if not 0 <= entry.shard_id < self.num_shards:
+            raise InvalidFileError(
+                f"Invalid TensorFlow checkpoint index {where}: tensor {name} is in shard "
+                f"{entry.shard_id} of a {self.num_shards}-shard bundle."
+            )
+        if entry.offset < 0 or entry.size < 0:
+            raise InvalidFileError(
+                f"Invalid TensorFlow checkpoint index {where}: tensor {name} has offset {entry.offset} "
+                f"and size {entry.size}."
+            )
+        numel = math.prod(entry.shape)
+        storage = _STORAGE.get(entry.dtype, entry.dtype)
+        if entry.dtype == "string":
+            # each element takes at least one length byte, and the lengths are followed by 4 check bytes
+            if numel and numel + 4 > entry.size:
+                raise InvalidFileError(
+                    f"Invalid TensorFlow checkpoint index {where}: string tensor {name} of shape "
+                    f"{list(entry.shape)} cannot fit in the {entry.size} bytes its entry says."
+                )
+        elif storage in _ITEMSIZE and numel * _ITEMSIZE[storage] != entry.size:
+            raise InvalidFileError(
+                f"Invalid TensorFlow checkpoint index {where}: tensor {name} of shape "
+                f"{list(entry.shape)} and dtype {entry.dtype} needs {numel * _ITEMSIZE[storage]} bytes "
+                f"but its entry says {entry.size}."
+            )
+        if entry.size:
+            file_size = self._shard_size(entry.shard_id, name)
+            if entry.offset + entry.size > file_size:
+                raise TruncatedFileError(
+                    f"Unexpected end of file {self.shard_path(entry.shard_id)}: tensor {name} needs bytes "
+                    f"{entry.offset}..{entry.offset + entry.size} but the file has {file_size}; "
+                    "the file may be truncated."
+                )
+
+    def _pieces(self, name: str, entry: _Entry) -> list[tuple[tuple[tuple[int, int], ...], _Entry]]:
+        """The slice entries of a partitioned tensor with the region of it each one fills (§1.7).
+
+        Checks that every slice lies inside the tensor, exists with the right shape and dtype,
+        is listed once, and that together they have the tensor's volume.
+        """
+        shape = entry.shape
+        where = self._index_path
+        pieces = []
+        seen = set()
+        covered = 0
+        for extents in entry.slices:
+            if len(extents) != len(shape):
+                raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: rank mismatch.")
+            index = []
+            for (start, length), dim in zip(extents, shape):
+                stop = dim if length is None else start + length
+                if not 0 <= start <= stop <= dim:
+                    raise InvalidFileError(
+                        f"Invalid slice of tensor {name} in {where}: extent {start}+{length} "
+                        f"outside dimension {dim}."
+                    )
+                index.append((start, stop))
+            index = tuple(index)
+            if index in seen:
+                raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: a slice is listed twice.")
+            seen.add(index)
+            piece = self._slice_entries.get(slice_key(name, extents))
+            if piece is None:
+                full = [(s, None if (s, l) == (0, d) else l) for (s, l), d in zip(extents, shape)]
+                piece = self._slice_entries.get(slice_key(name, full))
+            if piece is None:
+                raise InvalidFileError(f"Invalid TensorFlow checkpoint {self.prefix}: a slice of tensor {name} is missing.")
+            part_shape = tuple(b - a for a, b in index)
+            if piece.slices or piece.shape != part_shape or piece.dtype != entry.dtype:
+                raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: shape or dtype mismatch.")
+            covered += math.prod(part_shape)
+            pieces.append((index, piece))
+        if covered != math.prod(shape):
+            raise InvalidFileError(f"Invalid TensorFlow checkpoint {self.prefix}: the slices of {name} do not cover it.")
+        return pieces
 
     def infos(self) -> dict[str, TensorInfo]:
         return self._infos
@@ -156,6 +288,7 @@ class BundleStore(TensorStore):
 
     # -- data ----------------------------------------------------------------------------
     def read(self, name: str) -> np.ndarray:
+        name = self.checkpoint_keys.get(name, name)  # exposed name -> key (object checkpoints)
         entry = self._entries[name]
         if entry.slices:
             return self._assemble(name, entry)
@@ -176,7 +309,12 @@ class BundleStore(TensorStore):
             self._files[shard_id] = f
         return f
 
-    def _read_bytes_into(self, name: str, entry: _Entry, buffer: memoryview, *, check: bool = True) -> None:
+    def _read_bytes_into(self, name: str, entry: _Entry, buffer: memoryview, *, check: bool = True,
+                         start: int = 0) -> None:
+        """Fill ``buffer`` with the tensor's bytes from ``start`` on; ``check`` verifies the crc32c
+        (only meaningful when the buffer holds the whole tensor). Safe on several threads at once
+        (positional reads), as :class:`RowReader` uses it.
+        """
         path = self.shard_path(entry.shard_id)
         f = self._shard(entry.shard_id)
         file_size = os.fstat(f.fileno()).st_size
@@ -186,15 +324,56 @@ class BundleStore(TensorStore):
                 f"Unexpected end of file {path} while reading tensor {name}: it needs bytes "
                 f"{entry.offset}..{end} but the file has {file_size}; the file may be truncated."
             )
-        f.seek(entry.offset)
-        got = f.readinto(buffer)
-        if got != entry.size:
+        want = memoryview(buffer).nbytes
+        got = self._pread(f, buffer, entry.offset + start)
+        if got != want:
             raise TruncatedFileError(
                 f"Unexpected end of file {path} while reading tensor {name}; the file may be truncated."
             )
-        self.bytes_read += got
+        if self._lock is None:
+            self.bytes_read += got
+        else:
+            with self._lock:
+                self.bytes_read += got
         if check and self.verify_checksums and mask(crc32c(buffer)) != entry.crc:
             self._checksum_error(name, entry)
+
+    _lock = None  # set by row_reader(), once reads may come from several threads
+
+    def _pread(self, f, buffer, position: int) -> int:
+        view = memoryview(buffer).cast("B")
+        if not hasattr(os, "preadv"):  # Windows: no positional read; one reader at a time
+            import contextlib
+
+            with self._lock or contextlib.nullcontext():
+                f.seek(position)
+                return f.readinto(view) or 0
+        fd, total = f.fileno(), 0
+        while total < len(view):
+            n = os.preadv(fd, [view[total:]], position + total)
+            if not n:
+                break
+            total += n
+        return total
+
+    def row_reader(self, name: str) -> "RowReader | None":
+        """A :class:`RowReader` when tensor ``name`` is one plain run of numbers in the file (not
+        partitioned, not strings, in this machine's byte order), else None: use :meth:`read`.
+        """
+        name = self.checkpoint_keys.get(name, name)
+        entry = self._entries[name]
+        if entry.slices or not entry.shape or entry.dtype == "string" or entry.dtype in _UNREADABLE \
+                or entry.dtype.startswith("dt_"):
+            return None
+        dtype = numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype))
+        if (self.big_endian and dtype.itemsize > 1) or math.prod(entry.shape) * dtype.itemsize != entry.size:
+            return None  # read() byte-swaps, or says what is wrong
+        self._check_fits(name, entry)  # also opens the shard here, not on a worker thread
+        if self._lock is None:
+            import threading
+
+            self._lock = threading.Lock()
+        return RowReader(self, name, entry, dtype)
 
     def _checksum_error(self, name: str, entry: _Entry):
         raise ChecksumError(
@@ -203,6 +382,8 @@ class BundleStore(TensorStore):
         )
 
     def _read_entry(self, name: str, entry: _Entry) -> np.ndarray:
+        import numpy as np
+
         if entry.dtype == "string":
             return self._read_strings(name, entry)
         if entry.dtype in _UNREADABLE or entry.dtype.startswith("dt_"):
@@ -239,11 +420,18 @@ class BundleStore(TensorStore):
         The entry's crc covers each length as a little-endian uint32 (uint64 when >= 2**32),
         then the 4 stored check bytes, then the string bytes: not the bytes as laid out.
         """
+        import numpy as np
+
         self._check_fits(name, entry)
         raw = bytearray(entry.size)
         self._read_bytes_into(name, entry, memoryview(raw), check=False)
         numel = math.prod(entry.shape)
-        bad = InvalidFileError(f"Invalid string tensor {name} in {self.shard_path(entry.shard_id)}.")
+        path = self.shard_path(entry.shard_id)
+        bad = InvalidFileError(f"Invalid string tensor {name} in {path}: its lengths do not match its size.")
+        # With checksums on, lengths that do not parse are corrupted bytes, as TF's own reader says.
+        corrupted = ChecksumError(
+            f"Checksum mismatch in {path} for tensor {name}: the stored string lengths are corrupted."
+        ) if self.verify_checksums else bad
         pos, lengths = 0, []
         crc = 0
         try:
@@ -252,7 +440,11 @@ class BundleStore(TensorStore):
                 lengths.append(n)
                 crc = crc32c(n.to_bytes(8 if n >= 1 << 32 else 4, "little"), crc)
         except _wire.WireError:
-            raise bad from None
+            raise corrupted from None
+        if pos + 4 > len(raw):
+            raise corrupted
+        if self.verify_checksums and int.from_bytes(raw[pos : pos + 4], "little") != mask(crc):
+            raise corrupted
         if pos + 4 + sum(lengths) != len(raw):
             raise bad
         if self.verify_checksums:
@@ -269,36 +461,16 @@ class BundleStore(TensorStore):
 
     def _assemble(self, name: str, entry: _Entry) -> np.ndarray:
         """Build a partitioned variable from its slice entries (FORMATS.md §1.7)."""
-        shape = entry.shape
-        pieces = []
-        covered = 0
-        for extents in entry.slices:
-            if len(extents) != len(shape):
-                raise InvalidFileError(f"Invalid slice of tensor {name} in {self._index_path}: rank mismatch.")
-            index = []
-            for (start, length), dim in zip(extents, shape):
-                stop = dim if length is None else start + length
-                if not 0 <= start <= stop <= dim:
-                    raise InvalidFileError(
-                        f"Invalid slice of tensor {name} in {self._index_path}: extent {start}+{length} "
-                        f"outside dimension {dim}."
-                    )
-                index.append((start, stop))
-            piece = self._slice_entries.get(slice_key(name, extents))
-            if piece is None:
-                full = [(s, None if (s, l) == (0, d) else l) for (s, l), d in zip(extents, shape)]
-                piece = self._slice_entries.get(slice_key(name, full))
-            if piece is None:
-                raise InvalidFileError(f"Invalid TensorFlow checkpoint {self.prefix}: a slice of tensor {name} is missing.")
-            covered += math.prod(b - a for a, b in index)
-            pieces.append((index, piece))
-        if covered != math.prod(shape):
-            raise InvalidFileError(f"Invalid TensorFlow checkpoint {self.prefix}: the slices of {name} do not cover it.")
-        out = np.empty(shape, dtype=numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype)))
+        import numpy as np
+
+        if entry.dtype in _UNREADABLE or entry.dtype.startswith("dt_"):
+            raise UnsupportedError(f"Unsupported dtype {entry.dtype} for tensor {name} in {self.prefix}.")
+        pieces = self._pieces(name, entry)
+        # Slices of the right total volume can still overlap and leave part of `out` unwritten.
+        if _overlap([index for index, _ in pieces], entry.shape):
+            raise InvalidFileError(f"Invalid slice of tensor {name} in {self._index_path}: slices overlap.")
+        out = np.empty(entry.shape, dtype=numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype)))
         for index, piece in pieces:
-            part_shape = tuple(b - a for a, b in index)
-            if piece.shape != part_shape or piece.dtype != entry.dtype:
-                raise InvalidFileError(f"Invalid slice of tensor {name} in {self._index_path}: shape or dtype mismatch.")
             out[tuple(slice(a, b) for a, b in index)] = self._read_entry(name, piece)
         return out
 
@@ -307,6 +479,97 @@ class BundleStore(TensorStore):
             f.close()
         self._files.clear()
 
+
+
+# Bytes per element of every fixed-size dtype in DTYPES (quantized types by their storage type).
+# A literal table, not numpy's: importing numpy (and ml_dtypes for bfloat16) would double the
+# start-up time of `gruinspect list`, which reads no tensor data.
+_ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "uint8": 1, "int16": 2, "int8": 1, "complex64": 8,
+             "int64": 8, "bool": 1, "bfloat16": 2, "uint16": 2, "complex128": 16, "float16": 2,
+             "uint32": 4, "uint64": 8}
+
+
+def _slice_entry_name(key: bytes) -> str:
+    """A readable name for a slice entry's binary key: the tensor name plus "(a slice)"."""
+    raw = key[1:].split(b"\x00\x01", 1)[0].replace(b"\x00\xff", b"\x00").replace(b"\xff\x00", b"\xff")
+    return raw.decode("utf-8", "backslashreplace") + " (a slice)"
+
+
+def _overlap(boxes: list[tuple[tuple[int, int], ...]], shape: tuple[int, ...]) -> bool:
+    """Whether any two non-empty boxes ((start, stop) per dimension) intersect.
+
+    Sweeps along the axis with the most distinct starts, so the usual one-axis partition costs
+    one comparison per slice; a crafted index that would make the sweep quadratic is checked
+    with a coverage mask instead (one byte per element, less than the data the slices hold).
+    """
+    boxes = [b for b in boxes if all(a < z for a, z in b)]
+    if len(boxes) < 2 or not boxes[0]:
+        return len(boxes) > 1
+    axis = max(range(len(boxes[0])), key=lambda d: len({b[d][0] for b in boxes}))
+    active: list = []
+    budget = 1 << 20
+    for box in sorted(boxes, key=lambda b: b[axis][0]):
+        active = [a for a in active if a[axis][1] > box[axis][0]]
+        budget -= len(active)
+        if budget < 0:
+            break
+        for other in active:
+            if all(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in zip(box, other)):
+                return True
+        active.append(box)
+    else:
+        return False
+    import numpy as np
+
+    mask = np.zeros(shape, dtype=bool)
+    for box in boxes:
+        region = tuple(slice(a, z) for a, z in box)
+        if mask[region].any():
+            return True
+        mask[region] = True
+    return False
+
+
+class RowReader:
+    """Rows of one plain stored tensor, read by offset, from any thread (:meth:`BundleStore.row_reader`).
+
+    Lets ``stats`` and ``split`` stream a huge tensor through a few MiB instead of reading it
+    whole. A 1-D tensor's rows are its elements. Rows are not checksummed one by one:
+    :meth:`verify` streams the whole tensor through a buffer and checks its crc32c.
+    """
+
+    def __init__(self, store: BundleStore, name: str, entry: _Entry, dtype):
+        self.store, self.name, self._entry = store, name, entry
+        self.shape = entry.shape
+        self.dtype = dtype
+        self.row_bytes = math.prod(entry.shape[1:]) * dtype.itemsize
+
+    def read_rows(self, start: int, stop: int, out):
+        """Rows ``start:stop`` read into ``out`` (a C-contiguous array with room for them, any
+        dtype); returned as an array of this tensor's dtype viewing ``out``."""
+        import numpy as np
+
+        nbytes = (stop - start) * self.row_bytes
+        raw = out.reshape(-1).view(np.uint8)[:nbytes]
+        if nbytes:
+            self.store._read_bytes_into(self.name, self._entry, memoryview(raw), check=False,
+                                        start=start * self.row_bytes)
+        return raw.view(self.dtype).reshape((stop - start,) + tuple(self.shape[1:]))
+
+    def verify(self, buffer) -> None:
+        """Raise :class:`ChecksumError` unless the stored bytes match their crc32c; ``buffer``
+        (any writable buffer) sets how much is read at a time."""
+        if not self.store.verify_checksums:
+            return
+        view = memoryview(buffer).cast("B")
+        size, pos, crc = self._entry.size, 0, 0
+        while pos < size:
+            part = view[: min(len(view), size - pos)]
+            self.store._read_bytes_into(self.name, self._entry, part, check=False, start=pos)
+            crc = crc32c(part, crc)
+            pos += len(part)
+        if mask(crc) != self._entry.crc:
+            self.store._checksum_error(self.name, self._entry)
 
 
 # -- OrderedCode slice keys (TF core/lib/strings/ordered_code.cc) ------------------------------

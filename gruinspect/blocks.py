@@ -6,7 +6,11 @@ fused tensor however large the file is.
 from __future__ import annotations
 
 import fnmatch
+import math
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 
@@ -65,6 +69,191 @@ def iter_blocks(store: TensorStore, cells: Iterable[GruCell], *, copy: bool = Tr
             for block in blocks:
                 yield cell, block, take(block, stored)
             del stored
+
+
+T = TypeVar("T")
+
+# Tensors read whole ahead of the block work may take this much memory on top of the largest one.
+READ_AHEAD_BYTES = 32 << 20
+# Bytes of stored rows a worker reads at a time when it streams a block.
+PIECE_BYTES = 4 << 20
+# Worker threads by default: one per CPU, up to this many (memory bandwidth is spent by then,
+# and each worker holds a few MiB of buffers).
+MAX_THREADS = 4
+
+_local = threading.local()
+
+
+def _thread_buffer(nbytes: int) -> np.ndarray:
+    """A byte buffer of at least ``nbytes`` owned by this thread and reused: touching fresh
+    memory costs more than reading the file on some machines (VMs fault every new page)."""
+    buf = getattr(_local, "buffer", None)
+    if buf is None or buf.size < nbytes:
+        buf = _local.buffer = np.empty(max(nbytes, PIECE_BYTES), dtype=np.uint8)
+    return buf
+
+
+class BlockData:
+    """The values of one block as :func:`map_blocks` hands them to a worker.
+
+    Either a view into a stored tensor already in memory, or rows read on demand from the file
+    (a store's ``row_reader``). :meth:`pieces` yields the block in row ranges, C order, which
+    is how a worker streams a huge block through a few MiB; :meth:`array` gives it whole.
+    """
+
+    __slots__ = ("block", "shape", "dtype", "_stored", "_reader")
+
+    def __init__(self, block: Block, *, stored: np.ndarray | None = None, reader=None):
+        self.block = block
+        self.shape = tuple(block.shape)
+        self._stored = stored
+        self._reader = reader
+        self.dtype = stored.dtype if stored is not None else reader.dtype
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def pieces(self, max_bytes: int = PIECE_BYTES) -> Iterator[np.ndarray]:
+        """Successive row ranges of the block (views, each valid until the next is asked for)."""
+        if self._stored is not None:
+            values = view(self.block, self._stored)
+            if values.ndim < 2:
+                yield values
+                return
+            step = max(1, max_bytes // max(values[0].nbytes, 1))
+            for start in range(0, values.shape[0], step):
+                yield values[start : start + step]
+            return
+        reader, index = self._reader, self.block.source.index
+        if len(reader.shape) == 1:
+            (start, stop), = index
+            step = max(1, max_bytes // reader.dtype.itemsize)
+            buf = _thread_buffer(min(step, stop - start) * reader.dtype.itemsize)
+            for a in range(start, stop, step):
+                yield reader.read_rows(a, min(a + step, stop), buf)
+            return
+        (r0, r1), (c0, c1) = index
+        step = max(1, max_bytes // max(reader.row_bytes, 1))
+        buf = _thread_buffer(min(step, r1 - r0) * reader.row_bytes)
+        for a in range(r0, r1, step):
+            yield reader.read_rows(a, min(a + step, r1), buf)[:, c0:c1]
+
+    def array(self) -> np.ndarray:
+        """The whole block (a view when the stored tensor is in memory)."""
+        if self._stored is not None:
+            return view(self.block, self._stored)
+        out = np.empty(self.shape, dtype=self.dtype)
+        pos = 0
+        for piece in self.pieces():
+            out[pos : pos + len(piece)] = piece
+            pos += len(piece)
+        return out
+
+
+def _streamable(reader, blocks: list[Block]) -> bool:
+    """Whether every block is a plain slice of a 1-D or 2-D stored tensor (no transform)."""
+    if reader is None or len(reader.shape) not in (1, 2):
+        return False
+    return all(not b.source.transform and len(b.source.index) == len(reader.shape)
+               and tuple(b.shape) == tuple(z - a for a, z in b.source.index) for b in blocks)
+
+
+def _default_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_THREADS))
+
+
+def map_blocks(store: TensorStore, cells: list[GruCell], func: Callable[[GruCell, Block, BlockData], T], *,
+               threads: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[list[T]]:
+    """``func(cell, block, data)`` for every block, on worker threads; the results per cell.
+
+    ``data`` is a :class:`BlockData`. Results come back in :func:`iter_blocks` order: per cell,
+    by stored tensor, then block. Up to ``threads`` workers run at once (default: one per CPU
+    this process may use, at most :data:`MAX_THREADS`).
+    When the store offers ``row_reader(name)`` (TF bundles do), each worker reads just the rows
+    of its block, a few MiB at a time, and one more task per tensor checks its checksum: memory
+    stays at a few MiB per worker however large the tensors. Other tensors are read whole on the
+    calling thread, ahead of the workers but never more than the largest tensor plus
+    :data:`READ_AHEAD_BYTES` at once. ``func`` should spend its time in code that releases the
+    GIL (numpy on large arrays, hashing, file writes) for the threads to help. The first
+    exception raised by a read, a checksum or ``func`` cancels what has not started and
+    propagates once the running calls have finished.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    infos = store.infos()
+    row_reader = getattr(store, "row_reader", None)
+    plan = []  # (tensor, nbytes, [(cell index, result slot, cell, block)])
+    counts = []
+    for ci, cell in enumerate(cells):
+        slot = 0
+        for tensor, blocks in blocks_by_tensor(cell).items():
+            info = infos.get(tensor)
+            plan.append((tensor, info.nbytes if info else 0, [(ci, slot + i, cell, b) for i, b in enumerate(blocks)]))
+            slot += len(blocks)
+        counts.append(slot)
+    results: list[list] = [[None] * n for n in counts]
+    total = sum(counts)
+    limit = max((nbytes for _, nbytes, _ in plan), default=0) + READ_AHEAD_BYTES
+    pending: dict = {}  # future -> (plan index, cell index or None for a checksum, slot)
+    left: dict[int, int] = {}  # plan index -> calls not finished, for tensors held in memory
+    held = 0  # bytes of the tensors in ``left``
+    done = 0
+
+    def collect(block: bool) -> None:
+        nonlocal held, done
+        if block:
+            finished = wait(list(pending), return_when=FIRST_COMPLETED).done
+        else:
+            finished = [f for f in pending if f.done()]
+        for future in finished:
+            pi, ci, slot = pending.pop(future)
+            value = future.result()
+            if pi in left:
+                left[pi] -= 1
+                if not left[pi]:
+                    del left[pi]
+                    held -= plan[pi][1]
+            if ci is None:
+                continue
+            results[ci][slot] = value
+            done += 1
+            if progress:
+                progress(done, total)
+
+    def verify(reader) -> None:
+        reader.verify(_thread_buffer(PIECE_BYTES)[:PIECE_BYTES])
+
+    pool = ThreadPoolExecutor(max_workers=threads or _default_threads(), thread_name_prefix="gruinspect")
+    try:
+        for pi, (tensor, nbytes, items) in enumerate(plan):
+            collect(block=False)
+            reader = row_reader(tensor) if row_reader else None
+            if _streamable(reader, [b for *_, b in items]):
+                pending[pool.submit(verify, reader)] = (pi, None, 0)
+                for ci, slot, cell, block in items:
+                    pending[pool.submit(func, cell, block, BlockData(block, reader=reader))] = (pi, ci, slot)
+                continue
+            while left and held + nbytes > limit:
+                collect(block=True)
+            stored = store.read(tensor)
+            stored.flags.writeable = False  # shared by the workers
+            left[pi] = len(items)
+            held += nbytes
+            for ci, slot, cell, block in items:
+                pending[pool.submit(func, cell, block, BlockData(block, stored=stored))] = (pi, ci, slot)
+            del stored  # the workers' BlockData keep it alive until their calls end
+        while pending:
+            collect(block=True)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 def read_blocks(store: TensorStore, cell: GruCell) -> dict[tuple[str, str], np.ndarray]:

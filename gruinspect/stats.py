@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .blocks import iter_blocks, select_cells
+from .blocks import BlockData, map_blocks, select_cells
 from .cell import GATES, ROLES
 from .inventory import open_cells
 
-_CHUNK = 1 << 22  # elements per float64 pass: bounds the temporary memory of a huge block
+# Elements per float64 pass: 512 KiB, so the several passes over a chunk hit the CPU cache
+# instead of memory, and the temporary memory of a huge block stays small.
+_CHUNK = 1 << 16
 
 
 @dataclass
@@ -36,38 +39,78 @@ class BlockStats:
         return out
 
 
-def block_stats(gate: str, role: str, values: np.ndarray, dtype: str) -> BlockStats:
-    """Statistics over the finite values; NaN and Inf are counted, not averaged."""
-    flat = values.reshape(-1)
+def _row_chunks(values: np.ndarray, buffer: np.ndarray) -> Iterator[np.ndarray]:
+    """``values`` converted to float64, as flat C-order pieces written into ``buffer`` in turn."""
+    if values.ndim == 0:
+        values = values.reshape(1)
+    if values.ndim == 1:
+        rows, width = values.reshape(1, -1), values.size
+        for start in range(0, width, buffer.size):
+            part = rows[:, start : start + buffer.size]
+            np.copyto(buffer[: part.size].reshape(part.shape), part)
+            yield buffer[: part.size]
+        return
+    lead = values.reshape(-1, values.shape[-1]) if values.ndim > 2 else values
+    width = lead.shape[1]
+    if width > buffer.size:  # rows longer than the buffer: each row is a 1-D block
+        for row in lead:
+            yield from _row_chunks(row, buffer)
+        return
+    step = max(1, buffer.size // max(width, 1))
+    for start in range(0, lead.shape[0], step):
+        part = lead[start : start + step]
+        np.copyto(buffer[: part.size].reshape(part.shape), part)
+        yield buffer[: part.size]
+
+
+def _float64_chunks(pieces, buffer: np.ndarray) -> Iterator[np.ndarray]:
+    for piece in pieces:
+        if piece.size:
+            yield from _row_chunks(piece, buffer)
+
+
+def block_stats(gate: str, role: str, values: np.ndarray | BlockData, dtype: str) -> BlockStats:
+    """Statistics over the finite values; NaN and Inf are counted, not averaged.
+
+    ``values`` is any array view (a block of a fused tensor need not be contiguous) or a
+    :class:`~gruinspect.blocks.BlockData` streamed from the file. It is read in cache-sized float64
+    chunks, each summarised exactly (two passes) and merged with Chan et al.'s pairwise update,
+    so the result is as accurate as one float64 pass over the whole block.
+    """
     n = count = zeros = nans = infs = 0
-    mean = m2 = sumsq = 0.0
+    mean = m2 = 0.0
     lo, hi = math.inf, -math.inf
-    for start in range(0, flat.size, _CHUNK):
-        chunk = np.asarray(flat[start : start + _CHUNK], dtype=np.float64)
+    buffer = np.empty(min(max(values.size, 1), _CHUNK), dtype=np.float64)
+    pieces = values.pieces() if isinstance(values, BlockData) else (values,)
+    for chunk in _float64_chunks(pieces, buffer):
         n += chunk.size
-        finite = np.isfinite(chunk)
-        if not finite.all():
+        c_lo, c_hi = float(chunk.min()), float(chunk.max())
+        if not (math.isfinite(c_lo) and math.isfinite(c_hi)):  # min and max carry any NaN or Inf
+            finite = np.isfinite(chunk)
             nans += int(np.isnan(chunk).sum())
             infs += int(np.isinf(chunk).sum())
             chunk = chunk[finite]
-        if chunk.size == 0:
-            continue
-        zeros += int(np.count_nonzero(chunk == 0))
-        c_mean = float(chunk.mean())
-        c_m2 = float(((chunk - c_mean) ** 2).sum())
-        sumsq += float(np.dot(chunk, chunk))
-        lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+            if chunk.size == 0:
+                continue
+            c_lo, c_hi = float(chunk.min()), float(chunk.max())
+        size = chunk.size
+        zeros += size - int(np.count_nonzero(chunk))
+        c_mean = float(chunk.sum()) / size
+        np.subtract(chunk, c_mean, out=chunk)
+        c_m2 = float(np.einsum("i,i->", chunk, chunk))  # einsum, not BLAS: no threads of its own
+        lo, hi = min(lo, c_lo), max(hi, c_hi)
         # Chan et al. pairwise merge keeps the variance accurate across chunks.
-        total = count + chunk.size
+        total = count + size
         delta = c_mean - mean
-        mean += delta * chunk.size / total
-        m2 += c_m2 + delta * delta * count * chunk.size / total
+        mean += delta * size / total
+        m2 += c_m2 + delta * delta * count * size / total
         count = total
     nan = math.nan
     return BlockStats(
         gate=gate, role=role, shape=list(values.shape), dtype=dtype,
         mean=mean if count else nan, std=math.sqrt(m2 / count) if count else nan,
-        min=lo if count else nan, max=hi if count else nan, l2_norm=math.sqrt(sumsq) if count else nan,
+        min=lo if count else nan, max=hi if count else nan,
+        l2_norm=math.sqrt(m2 + count * mean * mean) if count else nan,  # sum of squares, without another pass
         zero_fraction=zeros / n if n else 0.0, nan_count=nans, inf_count=infs,
     )
 
@@ -100,14 +143,9 @@ def compute_stats(path: str, patterns=None, progress=None) -> StatsReport:
     with open_cells(path) as (store, inventory):
         cells = select_cells(inventory.cells, patterns)
         report = StatsReport(inventory.source, [CellStats(c, []) for c in cells])
-        by_cell = {id(c.cell): c for c in report.cells}
-        total = sum(len(c.blocks) for c in cells)
-        done = 0
-        for cell, block, values in iter_blocks(store, cells, copy=False):
-            by_cell[id(cell)].blocks.append(block_stats(block.gate, block.role, values, cell.dtype))
-            done += 1
-            if progress:
-                progress(done, total)
-        for c in report.cells:
+        results = map_blocks(store, cells, lambda cell, block, values: block_stats(
+            block.gate, block.role, values, cell.dtype), progress=progress)
+        for c, blocks in zip(report.cells, results):
+            c.blocks = blocks
             c.blocks.sort(key=lambda b: (GATES.index(b.gate), ROLES.index(b.role)))
         return report

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
+# numpy is imported inside the functions that need it: `gruinspect list` never does (start-up time).
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,15 @@ _ITEMSIZE_OVERRIDES = {"bfloat16": 2, "string": 0}
 def dtype_itemsize(dtype: str) -> int:
     if dtype in _ITEMSIZE_OVERRIDES:
         return _ITEMSIZE_OVERRIDES[dtype]
+    import numpy as np
+
     return np.dtype(dtype).itemsize
 
 
 def numpy_dtype(name: str) -> np.dtype:
     """numpy dtype for a dtype name, loading ml_dtypes only for bfloat16."""
+    import numpy as np
+
     if name == "bfloat16":
         import ml_dtypes
 
@@ -92,7 +96,7 @@ def numpy_dtype(name: str) -> np.dtype:
 
 
 def dtype_name(dtype: np.dtype) -> str:
-    return "string" if dtype == np.dtype(object) else str(dtype)
+    return "string" if dtype.kind == "O" else str(dtype)
 
 
 class MemoryStore(TensorStore):
@@ -109,6 +113,8 @@ class MemoryStore(TensorStore):
     format = "memory"
 
     def __init__(self, tensors: dict, *, layers: list[LayerInfo] | None = None, path: str = "<memory>"):
+        import numpy as np
+
         super().__init__()
         self.path = path
         self._tensors = {name: np.asarray(value) for name, value in tensors.items()}

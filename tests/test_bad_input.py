@@ -35,12 +35,7 @@ CASES = badinput.cases()
 
 # Bugs found by the corpus in readers owned by others, reported with a reproducer. Strict: once
 # the reader is fixed the case passes, the xfail fails, and the entry must be removed.
-KNOWN_READER_BUGS = {
-    r"^tf-checkpoint-v1/.*/file\d-flip-(metaindex-block|metaindex-trailer|footer-metaindex-handle)-":
-        "tf_v1 does not check the crc32c of the (empty) metaindex block",
-    r"^tf-(object-checkpoint|saved-model)/.*/(object-graph-flip|string-length-over-64-bits-_CHECKPOINTABLE_OBJECT_GRAPH)$":
-        "_object_graph turns a corrupted object graph into a silent fallback: 0 cells, exit 0",
-}
+KNOWN_READER_BUGS: dict[str, str] = {}  # case-id pattern -> reason, for bugs not fixed yet (strict xfail)
 
 
 def _params(cases):

@@ -174,22 +174,19 @@ def name_by_object_graph(store, overrides: dict[int, str] | None = None) -> None
     ``store.object_graph`` (the parsed nodes), ``store.checkpoint_keys`` and
     ``store.metadata["checkpoint_keys"]`` (``{exposed name: key}`` for renamed tensors),
     replaces ``store._infos`` and sets the format to "tf-object-checkpoint". A graph that cannot
-    be decoded leaves the keys as they are and says why in ``metadata["object_graph_problem"]``.
+    be decoded is an :class:`InvalidFileError`.
     """
-    from ..errors import GruInspectError
+    from ..errors import InvalidFileError
     from ..store import TensorInfo
 
     nodes = getattr(store, "object_graph", None)
     if nodes is None:
+        # A damaged graph is a damaged file: say so rather than quietly losing the layer names.
+        raw = store.read(OBJECT_GRAPH_KEY)
         try:
-            raw = store.read(OBJECT_GRAPH_KEY)
             nodes = parse_object_graph(bytes(raw.reshape(-1)[0]))
-        except (GruInspectError, _wire.WireError, IndexError, TypeError) as exc:
-            # The weights stay readable under their keys; a damaged graph only loses the names.
-            store.metadata["object_graph_problem"] = (
-                f"The object graph in {store.path} cannot be decoded ({exc}); tensors keep their checkpoint keys."
-            )
-            return
+        except (_wire.WireError, IndexError, TypeError) as exc:
+            raise InvalidFileError(f"Invalid object graph in {store.path}: {exc}.") from None
         store.object_graph = nodes
     entries = store._entries
     names = tensor_names(nodes, entries, overrides)

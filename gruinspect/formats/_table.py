@@ -88,14 +88,8 @@ def block_entries(block: bytes) -> Iterator[tuple[bytes, bytes]]:
         pos += value_len
 
 
-def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
-    """Yield every ``(key, value)`` of a table held in ``data`` (bytes or mmap), in key order."""
-    n = len(data)
-    if n < FOOTER_SIZE:
-        raise TableError(
-            f"{n} bytes is shorter than the {FOOTER_SIZE}-byte table footer", truncated=True
-        )
-    footer = bytes(data[n - FOOTER_SIZE :])
+def parse_footer(footer: bytes, file_size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The metaindex and index block handles ``(offset, size)`` from the 48-byte footer."""
     if not has_table_magic(footer):
         raise TableError("wrong table magic at the end of the file (not a TensorFlow table, or truncated)")
     try:
@@ -103,10 +97,21 @@ def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
         index_offset, index_size, _ = _handle(footer, pos)
     except WireError as exc:
         raise TableError(f"malformed table footer: {exc}") from None
-    if meta_offset + meta_size + _TRAILER > n - FOOTER_SIZE:
+    if meta_offset + meta_size + _TRAILER > file_size - FOOTER_SIZE:
         raise TableError("metaindex block handle points past the end of the file", truncated=True)
-    if index_offset + index_size + _TRAILER > n - FOOTER_SIZE:
+    if index_offset + index_size + _TRAILER > file_size - FOOTER_SIZE:
         raise TableError("index block handle points past the end of the file", truncated=True)
+    return (meta_offset, meta_size), (index_offset, index_size)
+
+
+def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
+    """Yield every ``(key, value)`` of a table held in ``data`` (bytes or mmap), in key order."""
+    n = len(data)
+    if n < FOOTER_SIZE:
+        raise TableError(
+            f"{n} bytes is shorter than the {FOOTER_SIZE}-byte table footer", truncated=True
+        )
+    (meta_offset, meta_size), (index_offset, index_size) = parse_footer(bytes(data[n - FOOTER_SIZE :]), n)
     # TF's writer leaves the metaindex empty, but its checksum still guards those bytes and the handle.
     read_block(data, meta_offset, meta_size, verify=verify)
     index = read_block(data, index_offset, index_size, verify=verify)

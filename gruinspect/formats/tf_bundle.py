@@ -98,11 +98,15 @@ class BundleStore(TensorStore):
         self._entries: dict[str, _Entry] = {}
         self._slice_entries: dict[bytes, _Entry] = {}
         self._files: dict[int, object] = {}
-        self._load_index()
-        if "_CHECKPOINTABLE_OBJECT_GRAPH" in self._entries:  # TF2 object-based checkpoint
-            from ._object_graph import name_by_object_graph
+        try:
+            self._load_index()
+            if "_CHECKPOINTABLE_OBJECT_GRAPH" in self._entries:  # TF2 object-based checkpoint
+                from ._object_graph import name_by_object_graph
 
-            name_by_object_graph(self)  # reads that one small string tensor
+                name_by_object_graph(self)  # reads that one small string tensor
+        except BaseException:
+            self.close()
+            raise
 
     # -- index ---------------------------------------------------------------------------
     def _load_index(self) -> None:

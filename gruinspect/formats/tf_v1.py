@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
 from . import _tensor_proto, _wire
-from ._table import FOOTER_SIZE, TableError, block_entries, has_table_magic, read_block
+from ._table import FOOTER_SIZE, TableError, block_entries, parse_footer, read_block
 from ._tf_paths import latest_from_state, v1_shards
 from .tf_bundle import dtype_from_enum, shape_from_proto, slice_from_proto, slice_key
 
@@ -90,18 +90,10 @@ class _Table:
         self.size = os.fstat(f.fileno()).st_size
         if self.size < FOOTER_SIZE:
             raise TableError(f"{self.size} bytes is shorter than the {FOOTER_SIZE}-byte table footer", truncated=True)
-        footer = self._pread(self.size - FOOTER_SIZE, FOOTER_SIZE)
-        if not has_table_magic(footer):
-            raise TableError("wrong table magic at the end of the file (not a TensorFlow table, or truncated)")
-        try:
-            _, pos = _wire.read_varint(footer, 0)
-            _, pos = _wire.read_varint(footer, pos)
-            offset, pos = _wire.read_varint(footer, pos)
-            size, _ = _wire.read_varint(footer, pos)
-        except _wire.WireError as exc:
-            raise TableError(f"malformed table footer: {exc}") from None
-        if offset + size + _TRAILER > self.size - FOOTER_SIZE:
-            raise TableError("index block handle points past the end of the file", truncated=True)
+        (meta_offset, meta_size), (offset, size) = parse_footer(
+            self._pread(self.size - FOOTER_SIZE, FOOTER_SIZE), self.size)
+        # The metaindex is empty, but its checksum still guards those bytes and the handle.
+        read_block(self._pread(meta_offset, meta_size + _TRAILER), 0, meta_size)
         index = read_block(self._pread(offset, size + _TRAILER), 0, size)
         self.separators: list[bytes] = []
         self.handles: list[tuple[int, int]] = []

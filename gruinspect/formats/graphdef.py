@@ -158,7 +158,7 @@ class GraphDefStore(TensorStore):
         try:
             array = _tensor_proto.decode(self._values[name], info.dtype, info.shape, what=f"constant {name}")
         except _wire.WireError as exc:
-            raise InvalidFileError(f"Invalid frozen GraphDef {self.path}: constant {name}: {exc}.") from None
+            raise InvalidFileError(f"Invalid frozen GraphDef {self.path}: {exc}.") from None
         self.bytes_read += array.nbytes
         return array
 

@@ -16,49 +16,17 @@ elements are stored, the last value fills the rest (TF's ``Tensor::FromProto`` a
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Iterator
 
 import numpy as np
 
 from ..store import numpy_dtype
-from ._wire import WireError, read_varint
-
-
-class TruncatedWireError(WireError):
-    """A length or fixed-size field runs past the end of the buffer."""
+from ._wire import TruncatedWireError, WireError, iter_fields  # noqa: F401 (TruncatedWireError re-exported)
 
 
 def fields(buf) -> Iterator[tuple[int, int, object]]:
     """Yield ``(field, wire_type, value)`` for one message; LEN values are memoryview slices."""
-    view = buf if isinstance(buf, memoryview) else memoryview(buf)
-    pos, end = 0, len(view)
-    while pos < end:
-        key, pos = read_varint(view, pos)
-        field, wire_type = key >> 3, key & 7
-        if field == 0:
-            raise WireError("field number 0")
-        if wire_type == 0:
-            value, pos = read_varint(view, pos)
-        elif wire_type == 2:
-            length, pos = read_varint(view, pos)
-            if pos + length > end:
-                raise TruncatedWireError(f"field {field} claims {length} bytes, past the end of the data")
-            value = view[pos : pos + length]
-            pos += length
-        elif wire_type == 5:
-            if pos + 4 > end:
-                raise TruncatedWireError("fixed32 field runs past the end of the data")
-            (value,) = struct.unpack_from("<I", view, pos)
-            pos += 4
-        elif wire_type == 1:
-            if pos + 8 > end:
-                raise TruncatedWireError("fixed64 field runs past the end of the data")
-            (value,) = struct.unpack_from("<Q", view, pos)
-            pos += 8
-        else:
-            raise WireError(f"unknown wire type {wire_type} for field {field}")
-        yield field, wire_type, value
+    return iter_fields(buf if isinstance(buf, memoryview) else memoryview(buf))
 
 
 def text(value) -> str:

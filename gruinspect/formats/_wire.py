@@ -8,6 +8,7 @@ names the file.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 
 class WireError(ValueError):
@@ -34,12 +35,17 @@ def read_varint(buf, pos: int) -> tuple[int, int]:
             raise WireError("varint longer than 10 bytes")
 
 
-def parse(buf) -> dict[int, list]:
-    """Decode one message into ``{field: [value, ...]}`` (values in wire order)."""
-    buf = bytes(buf)
-    fields: dict[int, list] = {}
-    pos = 0
-    end = len(buf)
+class TruncatedWireError(WireError):
+    """A length or fixed-size field runs past the end of the buffer."""
+
+
+def iter_fields(buf) -> Iterator[tuple[int, int, object]]:
+    """Yield ``(field, wire_type, value)`` for one message held in ``buf``.
+
+    Length-delimited values are slices of ``buf`` itself: bytes for bytes, memoryview slices (no
+    copy) for a memoryview.
+    """
+    pos, end = 0, len(buf)
     while pos < end:
         key, pos = read_varint(buf, pos)
         field, wire_type = key >> 3, key & 7
@@ -47,24 +53,31 @@ def parse(buf) -> dict[int, list]:
             raise WireError("field number 0")
         if wire_type == 0:
             value, pos = read_varint(buf, pos)
-        elif wire_type == 1:
-            if pos + 8 > end:
-                raise WireError("fixed64 field runs past the end of the data")
-            (value,) = struct.unpack_from("<Q", buf, pos)
-            pos += 8
         elif wire_type == 2:
             length, pos = read_varint(buf, pos)
             if pos + length > end:
-                raise WireError(f"field {field} claims {length} bytes, past the end of the data")
+                raise TruncatedWireError(f"field {field} claims {length} bytes, past the end of the data")
             value = buf[pos : pos + length]
             pos += length
         elif wire_type == 5:
             if pos + 4 > end:
-                raise WireError("fixed32 field runs past the end of the data")
+                raise TruncatedWireError("fixed32 field runs past the end of the data")
             (value,) = struct.unpack_from("<I", buf, pos)
             pos += 4
+        elif wire_type == 1:
+            if pos + 8 > end:
+                raise TruncatedWireError("fixed64 field runs past the end of the data")
+            (value,) = struct.unpack_from("<Q", buf, pos)
+            pos += 8
         else:
             raise WireError(f"unknown wire type {wire_type} for field {field}")
+        yield field, wire_type, value
+
+
+def parse(buf) -> dict[int, list]:
+    """Decode one message into ``{field: [value, ...]}`` (values in wire order)."""
+    fields: dict[int, list] = {}
+    for field, _, value in iter_fields(bytes(buf)):
         fields.setdefault(field, []).append(value)
     return fields
 

@@ -28,7 +28,7 @@ from ..store import TensorInfo, TensorStore
 from . import _tensor_proto, _wire
 from ._table import FOOTER_SIZE, TableError, block_entries, parse_footer, read_block
 from ._tf_paths import latest_from_state, v1_shards
-from .tf_bundle import dtype_from_enum, shape_from_proto, slice_from_proto, slice_key
+from .tf_bundle import dtype_from_enum, shape_from_proto, slice_from_proto, slice_key, slice_region
 
 FORMAT = "tf-checkpoint-v1"
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})$")
@@ -265,18 +265,7 @@ class V1Store(TensorStore):
         shape = tensor.shape
         pieces = []
         for extents, shard in tensor.slices:
-            if len(extents) != len(shape):
-                raise InvalidFileError(f"Invalid slice of tensor {name} in {self.files[shard]}: rank mismatch.")
-            index = []
-            for (start, length), dim in zip(extents, shape):
-                stop = dim if length is None else start + length
-                if not 0 <= start <= stop <= dim:
-                    raise InvalidFileError(
-                        f"Invalid slice of tensor {name} in {self.files[shard]}: extent {start}+{length} "
-                        f"outside dimension {dim}."
-                    )
-                index.append((start, stop))
-            pieces.append((extents, tuple(index), shard))
+            pieces.append((extents, slice_region(name, extents, shape, self.files[shard]), shard))
         # Every stored element takes at least one byte (V1 stores exact counts, no splats), so a
         # shape claiming more elements than the files hold is corrupt: refuse before allocating.
         if math.prod(shape) > sum(table.size for table in self._tables):

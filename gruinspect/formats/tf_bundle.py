@@ -73,6 +73,22 @@ def shape_from_proto(fields: dict) -> tuple[int, ...]:
     return dims
 
 
+def slice_region(name: str, extents: list[tuple[int, int | None]], shape: tuple[int, ...],
+                 where: str) -> tuple[tuple[int, int], ...]:
+    """``(start, stop)`` per dimension of one slice of ``name``, checked to lie inside ``shape``."""
+    if len(extents) != len(shape):
+        raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: rank mismatch.")
+    index = []
+    for (start, length), dim in zip(extents, shape):
+        stop = dim if length is None else start + length
+        if not 0 <= start <= stop <= dim:
+            raise InvalidFileError(
+                f"Invalid slice of tensor {name} in {where}: extent {start}+{length} outside dimension {dim}."
+            )
+        index.append((start, stop))
+    return tuple(index)
+
+
 def slice_from_proto(fields: dict) -> list[tuple[int, int | None]]:
     """TensorSliceProto -> [(start, length or None for the full dimension)]."""
     out = []
@@ -254,18 +270,7 @@ class BundleStore(TensorStore):
         seen = set()
         covered = 0
         for extents in entry.slices:
-            if len(extents) != len(shape):
-                raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: rank mismatch.")
-            index = []
-            for (start, length), dim in zip(extents, shape):
-                stop = dim if length is None else start + length
-                if not 0 <= start <= stop <= dim:
-                    raise InvalidFileError(
-                        f"Invalid slice of tensor {name} in {where}: extent {start}+{length} "
-                        f"outside dimension {dim}."
-                    )
-                index.append((start, stop))
-            index = tuple(index)
+            index = slice_region(name, extents, shape, where)
             if index in seen:
                 raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: a slice is listed twice.")
             seen.add(index)

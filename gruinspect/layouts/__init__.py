@@ -29,5 +29,8 @@ def find_cells(store) -> Discovery:
     cells: list[GruCell] = []
     for name in LAYOUTS:
         module = importlib.import_module(f"{__name__}.{name}")
-        cells += module.find_cells(store, claimed, problems)
+        found = module.find_cells(store, claimed, problems)
+        for cell in found:
+            claimed.update(cell.tensors.values())
+        cells += found
     return Discovery(cells, problems)

@@ -49,6 +49,12 @@ class Candidate:
 # --------------------------------------------------------------------------- candidates
 
 
+def find_cells_by(layout: str, build, store, claimed: set[str], problems: list[str]) -> list:
+    """The cells ``build(candidate, store, problems)`` makes from the candidates of ``layout``."""
+    cells = (build(cand, store, problems) for cand in candidates(store, claimed, layout, problems))
+    return [cell for cell in cells if cell is not None]
+
+
 def candidates(store, claimed: set[str], layout: str, problems: list[str]) -> list[Candidate]:
     """The not yet claimed layers (or scopes, when the store has no layers) that look like ``layout``.
 

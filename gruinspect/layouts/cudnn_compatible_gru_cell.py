@@ -40,7 +40,6 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
         cell = _build(scope, found, problems)
         if cell is not None:
             cells.append(cell)
-            claimed.update(cell.tensors.values())
     return cells
 
 

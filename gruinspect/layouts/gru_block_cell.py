@@ -38,5 +38,4 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
             cell.notes.append(f"{named['w_c'].name} holds the gate kernel and {named['w_ru'].name} the "
                               "candidate kernel (names swapped, as one contrib release wrote them)")
         cells.append(cell)
-        claimed.update(cell.tensors.values())
     return cells

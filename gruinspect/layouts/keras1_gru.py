@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ..cell import Block, BlockSource, GruCell
 from ._common import common_dtype
-from ._keras import KERAS1_LAYOUT, Candidate, candidates, cell_config, config_units, describe_config
+from ._keras import KERAS1_LAYOUT, Candidate, cell_config, config_units, describe_config, find_cells_by
 
 LAYOUT = KERAS1_LAYOUT
 _GATES = {"z": "update", "r": "reset", "h": "candidate"}
@@ -26,13 +26,7 @@ _ROLES = {"W": "input_kernel", "U": "recurrent_kernel", "b": "bias"}
 
 
 def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
-    cells = []
-    for cand in candidates(store, claimed, LAYOUT, problems):
-        cell = build(cand, store, problems)
-        if cell is not None:
-            cells.append(cell)
-            claimed.update(cell.tensors.values())
-    return cells
+    return find_cells_by(LAYOUT, build, store, claimed, problems)
 
 
 def build(cand: Candidate, store, problems: list[str]) -> GruCell | None:

@@ -15,22 +15,16 @@ from __future__ import annotations
 
 from ..cell import Block, BlockSource, GruCell, vector_blocks
 from ._common import common_dtype
-from ._keras import CUDNN_LAYOUT, KERAS_GATES, Candidate, candidates, cell_config, config_units, gru_shapes
+from ._keras import CUDNN_LAYOUT, KERAS_GATES, Candidate, cell_config, config_units, find_cells_by, gru_shapes
 
 LAYOUT = CUDNN_LAYOUT
 
 
 def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
-    cells = []
-    for cand in candidates(store, claimed, LAYOUT, problems):
-        cell = build(cand, problems)
-        if cell is not None:
-            cells.append(cell)
-            claimed.update(cell.tensors.values())
-    return cells
+    return find_cells_by(LAYOUT, build, store, claimed, problems)
 
 
-def build(cand: Candidate, problems: list[str]) -> GruCell | None:
+def build(cand: Candidate, store, problems: list[str]) -> GruCell | None:
     fit = gru_shapes(cand.tensors)
     if fit is None or fit[2] != "cudnn":
         shapes = ", ".join(f"{role} {list(info.shape)}" for role, info in cand.tensors.items())

@@ -23,18 +23,12 @@ from __future__ import annotations
 
 from ..cell import GruCell, stacked_blocks, vector_blocks
 from ._common import common_dtype
-from ._keras import (KERAS_GATES, LAYOUT, Candidate, candidates, cell_config, config_units, default_reset_after,
-                     describe_config, gru_shapes)
+from ._keras import (KERAS_GATES, LAYOUT, Candidate, cell_config, config_units, default_reset_after,
+                     describe_config, find_cells_by, gru_shapes)
 
 
 def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
-    cells = []
-    for cand in candidates(store, claimed, LAYOUT, problems):
-        cell = build(cand, store, problems)
-        if cell is not None:
-            cells.append(cell)
-            claimed.update(cell.tensors.values())
-    return cells
+    return find_cells_by(LAYOUT, build, store, claimed, problems)
 
 
 def keras_blocks(kernel: str, recurrent: str, bias: str | None, bias_rows: int, input_size: int, units: int,

@@ -41,7 +41,6 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
             cell = build(scope, era, {r: i for r, i in found.items() if i is not None}, problems)
             if cell is not None:
                 cells.append(cell)
-                claimed.update(cell.tensors.values())
     return cells
 
 

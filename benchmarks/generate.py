@@ -79,7 +79,7 @@ def write_tf1(folder: str, units: int, seed: int = 1) -> dict:
 
 
 def write_keras_h5(folder: str, units: int, seed: int = 1) -> dict:
-    tf = _tf()
+    _tf()
     import tf_keras as keras
 
     os.makedirs(folder, exist_ok=True)

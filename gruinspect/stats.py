@@ -39,6 +39,12 @@ class BlockStats:
         return out
 
 
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    # Casting a signalling NaN to float64 warns "invalid value"; NaNs are counted, not warned about.
+    with np.errstate(invalid="ignore"):
+        np.copyto(dst, src)
+
+
 def _row_chunks(values: np.ndarray, buffer: np.ndarray) -> Iterator[np.ndarray]:
     """``values`` converted to float64, as flat C-order pieces written into ``buffer`` in turn."""
     if values.ndim == 0:
@@ -47,7 +53,7 @@ def _row_chunks(values: np.ndarray, buffer: np.ndarray) -> Iterator[np.ndarray]:
         rows, width = values.reshape(1, -1), values.size
         for start in range(0, width, buffer.size):
             part = rows[:, start : start + buffer.size]
-            np.copyto(buffer[: part.size].reshape(part.shape), part)
+            _copy(buffer[: part.size].reshape(part.shape), part)
             yield buffer[: part.size]
         return
     lead = values.reshape(-1, values.shape[-1]) if values.ndim > 2 else values
@@ -59,7 +65,7 @@ def _row_chunks(values: np.ndarray, buffer: np.ndarray) -> Iterator[np.ndarray]:
     step = max(1, buffer.size // max(width, 1))
     for start in range(0, lead.shape[0], step):
         part = lead[start : start + step]
-        np.copyto(buffer[: part.size].reshape(part.shape), part)
+        _copy(buffer[: part.size].reshape(part.shape), part)
         yield buffer[: part.size]
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 # numpy is imported inside the functions that need it: `gruinspect list` never does (start-up time).
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def test_fuse_undoes_split(entry):
 
 
 def test_list_split_stats_never_import_tensorflow(tmp_path):
-    code = f"""
+    code = """
 import json, sys
 from gruinspect.inventory import list_cells
 from gruinspect.export import split

@@ -11,13 +11,17 @@ import math
 import os
 import re
 import stat
+from typing import TYPE_CHECKING
 
 from ..errors import ChecksumError, InvalidFileError, TruncatedFileError, UnsupportedError
-from ..store import TensorInfo, TensorStore, dtype_itemsize, numpy_dtype
+from ..store import TensorInfo, TensorStore, numpy_dtype
 from . import _wire
 from ._crc import crc32c, mask
 from ._table import TableError, iter_table
 from ._tf_paths import bundle_prefix
+
+if TYPE_CHECKING:  # numpy is imported where tensor data is read: `list` never imports it
+    import numpy as np
 
 FORMAT = "tf-checkpoint-v2"
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""What a user would write with TensorFlow's own tools: the reference side of each benchmark.
+
+    python benchmarks/baselines.py tf-list PREFIX
+    python benchmarks/baselines.py tf-stats PREFIX INPUT_SIZE UNITS
+    python benchmarks/baselines.py keras-list MODEL.h5
+    python benchmarks/baselines.py keras-stats MODEL.h5
+    python benchmarks/baselines.py h5py-list MODEL.h5
+    python benchmarks/baselines.py sha256 FILE
+
+Each prints its result to stdout (``run.py`` sends it to /dev/null) so that nothing is skipped.
+The statistics are the ones ``gruinspect stats`` reports (mean, std, min, max, L2 norm, zero
+fraction, NaN and Inf counts) for every gate block, accumulated in float64 like gruinspect does;
+the blocks are cut with plain numpy slicing, by a script that knows the layout in advance.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def block_stats(name: str, values) -> str:
+    import numpy as np
+
+    n = values.size
+    return (f"{name} {list(values.shape)} mean={values.mean(dtype=np.float64):.6g} "
+            f"std={values.std(dtype=np.float64):.6g} min={values.min():.6g} max={values.max():.6g} "
+            f"l2={np.linalg.norm(values):.6g} zeros={np.count_nonzero(values == 0) / n:.3f} "
+            f"nan={int(np.isnan(values).sum())} inf={int(np.isinf(values).sum())}")
+
+
+def tf_list(prefix: str) -> None:
+    import tensorflow as tf
+
+    for name, shape in tf.train.list_variables(prefix):
+        print(name, shape)
+
+
+def tf_stats(prefix: str, input_size: str, units: str) -> None:
+    """tf.train.load_checkpoint, then numpy statistics of each block of every TF1 GRUCell tensor."""
+    import tensorflow as tf
+
+    inputs, units = int(input_size), int(units)
+    reader = tf.train.load_checkpoint(prefix)
+    names = sorted(n for n in reader.get_variable_to_shape_map() if "/gru_cell/" in n)
+    for name in names:
+        value = reader.get_tensor(name)
+        gates = 2 if "/gates/" in name else 1
+        for g in range(gates):
+            cols = slice(g * units, (g + 1) * units)
+            if value.ndim == 2:  # [input_size + units, gates * units]: input rows above state rows
+                print(block_stats(f"{name}[{g}] input", value[:inputs, cols]))
+                print(block_stats(f"{name}[{g}] recurrent", value[inputs:, cols]))
+            else:
+                print(block_stats(f"{name}[{g}]", value[cols]))
+        del value
+
+
+def _keras():
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tf_keras
+
+    return tf_keras
+
+
+def keras_list(path: str) -> None:
+    keras = _keras()
+    model = keras.models.load_model(path, compile=False)
+    for w in model.weights:
+        print(w.name, w.shape, w.dtype.name)
+
+
+def keras_stats(path: str) -> None:
+    """load_model, then numpy statistics of each gate block of every GRU layer."""
+    keras = _keras()
+    model = keras.models.load_model(path, compile=False)
+    for layer in model.layers:
+        if type(layer).__name__ != "GRU":
+            continue
+        kernel, recurrent, bias = layer.get_weights()
+        units = recurrent.shape[0]
+        for g, gate in enumerate(("update", "reset", "candidate")):
+            cols = slice(g * units, (g + 1) * units)
+            print(block_stats(f"{layer.name} {gate} kernel", kernel[:, cols]))
+            print(block_stats(f"{layer.name} {gate} recurrent_kernel", recurrent[:, cols]))
+            for row in range(bias.shape[0] if bias.ndim == 2 else 1):
+                print(block_stats(f"{layer.name} {gate} bias[{row}]", (bias[row] if bias.ndim == 2 else bias)[cols]))
+
+
+def h5py_list(path: str) -> None:
+    import h5py
+
+    def show(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            print(name, obj.shape, obj.dtype)
+
+    with h5py.File(path, "r") as f:
+        f.visititems(show)
+
+
+def sha256(path: str) -> None:
+    """hashlib's SHA-256 of a file: the hashing alone that split's manifest needs for every byte."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    buffer = bytearray(8 << 20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+    print(digest.hexdigest(), path)
+
+
+COMMANDS = {"tf-list": tf_list, "tf-stats": tf_stats, "keras-list": keras_list, "keras-stats": keras_stats,
+            "h5py-list": h5py_list, "sha256": sha256}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](*sys.argv[2:])

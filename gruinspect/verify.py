@@ -320,13 +320,13 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _tf_gru_cell_equations(cell, t, xs, h0, acts):
-    """FORMATS.md §6.2 (rnn_cell_impl.py GRUCell.call): [r | u] = σ([x, h] G + gb), c = act([x, r h] C + cb)."""
-    act, act_r = gru.activation(acts[0]), gru.activation(acts[1])
-    G, C = t["gates/kernel"], t["candidate/kernel"]
-    H = cell.units
-    gb = t.get("gates/bias", np.zeros(2 * H))
-    cb = t.get("candidate/bias", np.zeros(H))
+def tf_gru_cell_equations(G, gb, C, cb, xs, h0, *, activation="tanh", recurrent_activation="sigmoid"):
+    """FORMATS.md §6.2 (rnn_cell_impl.py GRUCell.call) on the fused tensors, every state [T, batch, H].
+
+    [r | u] = act_r([x, h] G + gb); c = act([x, r * h] C + cb); h' = u * h + (1 - u) * c.
+    """
+    act, act_r = gru.activation(activation), gru.activation(recurrent_activation)
+    H = h0.shape[1]
     h, out = h0, []
     for x in xs:
         ru = act_r(np.concatenate([x, h], 1) @ G + gb)
@@ -335,6 +335,13 @@ def _tf_gru_cell_equations(cell, t, xs, h0, acts):
         h = u * h + (1 - u) * c
         out.append(h)
     return np.stack(out)
+
+
+def _tf_gru_cell_equations(cell, t, xs, h0, acts):
+    H = cell.units
+    return tf_gru_cell_equations(t["gates/kernel"], t.get("gates/bias", np.zeros(2 * H)), t["candidate/kernel"],
+                                 t.get("candidate/bias", np.zeros(H)), xs, h0,
+                                 activation=acts[0], recurrent_activation=acts[1])
 
 
 def _cudnn_compatible_equations(cell, t, xs, h0, acts):

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLayer, cat, sigmoid
+from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLayer, cat
 
 NAME = "tf1"
 EXTRA = None
@@ -125,17 +125,6 @@ def run(folder: str, ml: MappedLayer, xs: np.ndarray, h0s: list[np.ndarray]) -> 
 
 
 def _run_numpy(values, xs, h0, activation):
-    from ..gru import activation as activation_fn
+    from ..verify import tf_gru_cell_equations
 
-    G, gb, C, cb = values
-    act = activation_fn(activation)
-    H = h0.shape[1]
-    h = h0
-    out = []
-    for x in xs:
-        ru = sigmoid(np.concatenate([x, h], 1) @ G + gb)
-        r, u = ru[:, :H], ru[:, H:]
-        c = act(np.concatenate([x, r * h], 1) @ C + cb)
-        h = u * h + (1 - u) * c
-        out.append(h)
-    return np.stack(out)
+    return tf_gru_cell_equations(*values, xs, h0, activation=activation)

@@ -13,6 +13,7 @@ class ExitCode(enum.IntEnum):
     CHECK_FAILED = 1
     BAD_INPUT = 2
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away, as for any Unix tool
 
 
 class GruInspectError(Exception):

@@ -69,7 +69,7 @@ class GruGroup(click.Group):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             except (OSError, ValueError):
                 pass
-            sys.exit(128 + 13)
+            sys.exit(int(ExitCode.BROKEN_PIPE))
         except OSError as exc:
             if _want_traceback(ctx):
                 raise

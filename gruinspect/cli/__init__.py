@@ -51,6 +51,9 @@ class GruGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        from .. import _supervisor
+
+        _supervisor.enable()  # a C library looping on a corrupted file becomes exit 2, not a hang
         try:
             with warnings.catch_warnings():
                 # numpy's floating-point warnings (a signalling NaN cast to float64, an overflow in

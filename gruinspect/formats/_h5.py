@@ -30,6 +30,12 @@ def is_hdf5(path: str) -> bool:
     return any(head[o:o + len(MAGIC)] == MAGIC for o in _MAGIC_OFFSETS)
 
 
+def hang_message(where: str) -> str:
+    """The error for a file whose metadata the HDF5 library never finishes reading."""
+    return (f"Invalid HDF5 file {where}: the HDF5 library did not finish reading its metadata "
+            "(the file is corrupted).")
+
+
 def h5_error(where: str, exc: BaseException):
     """The gruinspect error for an h5py/HDF5 failure while reading ``where``."""
     text = str(exc)

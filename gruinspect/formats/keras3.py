@@ -31,6 +31,7 @@ import re
 import shutil
 import tempfile
 
+from .._supervisor import bounded
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import LayerInfo, TensorInfo
 from . import _h5
@@ -95,7 +96,7 @@ def _is_keras3_h5(path: str) -> bool:
     try:
         import h5py
 
-        with h5py.File(path, "r") as f:
+        with bounded(_h5.hang_message(path)), h5py.File(path, "r") as f:
             if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
                 return False
             return any(isinstance(f.get(k), h5py.Group) for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
@@ -110,18 +111,8 @@ def open(path: str) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/
     kind = sniff(path)
     store = Keras3Store(path)
     try:
-        if kind == "zip":
-            store.open_archive()
-        elif kind == "folder":
-            store.open_folder()
-        elif kind == "sharded":
-            store.open_sharded(path)
-        elif kind == "h5":
-            store.format = FORMAT_WEIGHTS
-            store.open_h5_files([(path, path)])
-        else:
-            raise UnsupportedError(f"Unsupported file {path}: it is not a Keras 3 archive or weights file.")
-        store.finish()
+        with bounded(_h5.hang_message(path)):
+            _open_kind(store, kind, path)
     except GruInspectError:
         store.close()
         raise
@@ -129,6 +120,21 @@ def open(path: str) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/
         store.close()
         raise _h5.h5_error(path, exc) from None
     return store
+
+
+def _open_kind(store: "Keras3Store", kind: str, path: str) -> None:
+    if kind == "zip":
+        store.open_archive()
+    elif kind == "folder":
+        store.open_folder()
+    elif kind == "sharded":
+        store.open_sharded(path)
+    elif kind == "h5":
+        store.format = FORMAT_WEIGHTS
+        store.open_h5_files([(path, path)])
+    else:
+        raise UnsupportedError(f"Unsupported file {path}: it is not a Keras 3 archive or weights file.")
+    store.finish()
 
 
 class _Window(io.RawIOBase):

@@ -22,6 +22,7 @@ import copy
 import json
 import re
 
+from .._supervisor import bounded
 from ..errors import GruInspectError, InvalidFileError, UnsupportedError
 from ..store import LayerInfo
 from . import _h5
@@ -39,15 +40,16 @@ def sniff(path: str):
 
 
 def open(path: str) -> "KerasH5Store":  # noqa: A001 - the reader API is sniff()/open()
-    f = _h5.open_file(path, path)
-    try:
-        return KerasH5Store(path, f)
-    except GruInspectError:
-        f.close()
-        raise
-    except Exception as exc:  # h5py surprises on malformed files
-        f.close()
-        raise _h5.h5_error(path, exc) from None
+    with bounded(_h5.hang_message(path)):
+        f = _h5.open_file(path, path)
+        try:
+            return KerasH5Store(path, f)
+        except GruInspectError:
+            f.close()
+            raise
+        except Exception as exc:  # h5py surprises on malformed files
+            f.close()
+            raise _h5.h5_error(path, exc) from None
 
 
 def keras_generation(version: str | None) -> str:

@@ -110,6 +110,14 @@ class Sample:
             shutil.copyfile(SAMPLES / rel, target)
         return dst / self.entry["path"]
 
+    def on_copy(self, mutate):
+        """A builder: place the sample, then ``mutate(placed_root)``; return the sample's PATH."""
+        def build(dst: Path) -> Path:
+            path = self.place(dst)
+            mutate(dst)
+            return path
+        return build
+
 
 def manifest_samples() -> list[Sample]:
     with open(SAMPLES / "manifest.json", encoding="utf-8") as f:
@@ -419,13 +427,7 @@ def bundle_cases(sample: Sample, *, prefix: Path | None = None, fmt: str | None 
     def case(suffix, description, build, **kw):
         return Case(f"{fmt}/{sid}/{suffix}", description, build, fmt, **kw)
 
-    def on_copy(mutate):
-        """A builder: place the sample, then ``mutate(placed_root)``; return the sample's PATH."""
-        def build(dst: Path) -> Path:
-            path = sample.place(dst)
-            mutate(dst)
-            return path
-        return build
+    on_copy = sample.on_copy
 
     def with_index(data: bytes):
         return on_copy(lambda dst: (dst / index_rel).write_bytes(data))
@@ -745,12 +747,7 @@ def tf_checkpoint_v1_cases(sample: Sample) -> Iterator[Case]:
     def case(suffix, description, build, **kw):
         return Case(f"{fmt}/{sample.name}/{suffix}", description, build, fmt, **kw)
 
-    def on_copy(mutate):
-        def build(dst: Path) -> Path:
-            path = sample.place(dst)
-            mutate(dst)
-            return path
-        return build
+    on_copy = sample.on_copy
 
     shards = [f for f in sample.files() if f.name != "checkpoint"]
     for i, rel in enumerate(shards):
@@ -863,11 +860,7 @@ def file_cases(sample: Sample, *, truncation: str = ANY, target: Path | None = N
     fmt = sample.format
 
     def on_copy(mutate):
-        def build(dst):
-            path = sample.place(dst)
-            mutate(dst / target)
-            return path
-        return build
+        return sample.on_copy(lambda dst: mutate(dst / target))
 
     for k in _spread(size, 16 if sample.full else 6):
         if k < size:

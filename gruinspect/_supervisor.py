@@ -7,8 +7,10 @@ child goes on with the command, and the parent only supervises. The child report
 leaving bounded blocks through a pipe; if it stays inside one longer than
 ``GRUINSPECT_HANG_SECONDS`` (default 30: the metadata of a Keras file reads in milliseconds), the
 parent ends it, prints the one-line error and exits 2. Otherwise the parent exits with the
-child's own exit code. The library alone never forks: :func:`enable` is called by the CLI, and
-only when stdout and stderr are real files (not an in-process test runner).
+child's own exit code. The library alone never forks: readers only enter
+``gruinspect.formats._guard.hang_guard`` blocks, and the CLI installs :func:`bounded` as that guard
+and calls :func:`enable`, which takes effect only when stdout and stderr are real files (not an
+in-process test runner).
 """
 from __future__ import annotations
 

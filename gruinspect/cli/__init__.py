@@ -52,8 +52,12 @@ class GruGroup(click.Group):
 
     def invoke(self, ctx):
         from .. import _supervisor
+        from ..formats._guard import set_hang_guard
 
-        _supervisor.enable()  # a C library looping on a corrupted file becomes exit 2, not a hang
+        # A C library looping on a corrupted file becomes exit 2, not a hang: readers wrap such
+        # calls in the hang guard, which the command line (and only it) supervises from a parent.
+        _supervisor.enable()
+        previous_guard = set_hang_guard(_supervisor.bounded)
         try:
             with warnings.catch_warnings():
                 # numpy's floating-point warnings (a signalling NaN cast to float64, an overflow in
@@ -91,6 +95,8 @@ class GruGroup(click.Group):
                 raise
             _fail(f"Internal error ({type(exc).__name__}: {exc}); rerun with --traceback and report it.",
                   ExitCode.BAD_INPUT)
+        finally:
+            set_hang_guard(previous_guard)
 
 
 def _want_traceback(ctx) -> bool:

@@ -31,10 +31,10 @@ import re
 import shutil
 import tempfile
 
-from .._supervisor import bounded
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import LayerInfo, TensorInfo
 from . import _h5
+from ._guard import hang_guard
 from .keras_h5 import keras_generation
 
 FORMAT_ARCHIVE = "keras3-archive"
@@ -96,7 +96,7 @@ def _is_keras3_h5(path: str) -> bool:
     try:
         import h5py
 
-        with bounded(_h5.hang_message(path)), h5py.File(path, "r") as f:
+        with hang_guard(_h5.hang_message(path)), h5py.File(path, "r") as f:
             if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
                 return False
             return any(isinstance(f.get(k), h5py.Group) for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
@@ -111,7 +111,7 @@ def open(path: str) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/
     kind = sniff(path)
     store = Keras3Store(path)
     try:
-        with bounded(_h5.hang_message(path)):
+        with hang_guard(_h5.hang_message(path)):
             _open_kind(store, kind, path)
     except GruInspectError:
         store.close()

@@ -22,10 +22,10 @@ import copy
 import json
 import re
 
-from .._supervisor import bounded
 from ..errors import GruInspectError, InvalidFileError, UnsupportedError
 from ..store import LayerInfo
 from . import _h5
+from ._guard import hang_guard
 
 FORMAT_MODEL = "keras-h5"
 FORMAT_WEIGHTS = "keras-h5-weights"
@@ -40,7 +40,7 @@ def sniff(path: str):
 
 
 def open(path: str) -> "KerasH5Store":  # noqa: A001 - the reader API is sniff()/open()
-    with bounded(_h5.hang_message(path)):
+    with hang_guard(_h5.hang_message(path)):
         f = _h5.open_file(path, path)
         try:
             return KerasH5Store(path, f)

@@ -12,8 +12,10 @@ class ExitCode(enum.IntEnum):
     OK = 0
     CHECK_FAILED = 1
     BAD_INPUT = 2
+    HANGUP = 129  # 128 + SIGHUP: the terminal went away; partial output removed, as for SIGINT
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away, as for any Unix tool
+    TERMINATED = 143  # 128 + SIGTERM (timeout, CI cancellation, docker stop); partial output removed
 
 
 class GruInspectError(Exception):
@@ -40,6 +42,10 @@ class UnsupportedError(GruInspectError):
 
 class UsageError(GruInspectError):
     """The command line asks for something impossible (bad option, refused overwrite...)."""
+
+
+class OutputError(GruInspectError):
+    """The output cannot be written where it was asked (no space, no permission...)."""
 
 
 class MissingDependencyError(GruInspectError):

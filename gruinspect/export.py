@@ -1,17 +1,15 @@
 """`split`: write every block as a plain array file plus a manifest, atomically.
 
-Output goes to a temporary folder beside the target and is renamed into place only when every
-file and the manifest are written, so a failure leaves nothing behind and an existing folder is
-replaced only with ``force``.
+Output goes to a staging folder beside the target and is renamed into place only when every file
+and the manifest are written (:class:`gruinspect.output.OutputFolder`), so a failure leaves
+nothing behind and an existing folder is replaced only with ``force``, in one step.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +18,10 @@ from . import __version__
 from .blocks import BlockData, blocks_by_tensor, iter_blocks, map_blocks, select_cells
 from .errors import UsageError
 from .inventory import open_cells
+from .output import MANIFEST, OutputFolder, array_record, check_output_folder, write_manifest
 
 FORMATS = ("npy", "npz")
-MANIFEST = "manifest.json"
+__all__ = ["FORMATS", "MANIFEST", "SplitResult", "check_output_folder", "safe_name", "split", "unique_names"]
 
 
 class _HashingWriter:
@@ -58,19 +57,6 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def check_output_folder(out: str, force: bool, inputs: list[str]) -> None:
-    """Refuse what must not happen before any work is done."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"Output path {out} exists and is not a folder.")
-    if os.path.isdir(out) and os.listdir(out) and not force:
-        raise UsageError(f"Output folder {out} is not empty; use --force to replace it.")
-    real_out = os.path.realpath(out)
-    for path in inputs:
-        real = os.path.realpath(path)
-        if real == real_out or real.startswith(real_out.rstrip(os.sep) + os.sep):
-            raise UsageError(f"Refusing to write to {out}: it holds the input {path}.")
-
-
 def _as_written(values: np.ndarray, dtype: str) -> np.ndarray:
     # bfloat16 is not a numpy dtype other tools read; float32 holds every bfloat16 exactly.
     return values.astype(np.float32) if dtype == "bfloat16" else values
@@ -95,46 +81,11 @@ def split(path: str, out: str, *, patterns=None, fmt: str = "npy", names: bool =
     if fmt not in FORMATS:
         raise UsageError(f"Unsupported output format {fmt!r}; use one of {', '.join(FORMATS)}.")
     check_output_folder(out, force, [path])
-    with open_cells(path) as (store, inventory):
+    with open_cells(path) as (store, inventory), OutputFolder(out, force=force) as staging:
         cells = select_cells(inventory.cells, patterns)
-        parent = os.path.dirname(os.path.abspath(out))
-        created = _make_parents(parent)
-        try:
-            tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
-            try:
-                manifest = _write_all(store, inventory, cells, tmp, fmt, names, progress)
-                _replace(tmp, out)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-        except BaseException:
-            for folder in reversed(created):  # parents made for OUT go too: a failure leaves nothing
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    break
-            raise
+        manifest = _write_all(store, inventory, cells, staging.path, fmt, names, progress)
+        staging.commit()
     return SplitResult(out, manifest)
-
-
-def _make_parents(folder: str) -> list[str]:
-    """Create ``folder`` and its missing parents; return those created, outermost first."""
-    missing = []
-    while not os.path.isdir(folder):
-        missing.append(folder)
-        up = os.path.dirname(folder)
-        if up == folder:
-            break
-        folder = up
-    missing.reverse()
-    for i, folder in enumerate(missing):
-        try:
-            os.mkdir(folder)
-        except OSError:
-            for made in reversed(missing[:i]):
-                os.rmdir(made)
-            raise
-    return missing
 
 
 def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
@@ -171,60 +122,31 @@ def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
             slug, entry = entries[id(cell)]
             blocks = [b for bs in blocks_by_tensor(cell).values() for b in bs]
             for block, (digest, dtype) in zip(blocks, written):
-                record = {"gate": block.gate, "role": block.role, "shape": list(block.shape), "dtype": dtype,
-                          "code_name": block.code_name}
-                if cell.dtype == "bfloat16":
-                    record["stored_dtype"] = "bfloat16"
-                record["file"] = f"{slug}/{block.key}.npy"
-                record["sha256"] = digest
-                if names:
-                    record["alias_file"] = f"{slug}/{block.code_name}.npy"
-                record["source"] = block.source.to_json()
-                entry["arrays"].append(record)
+                entry["arrays"].append(array_record(block, dtype, cell.dtype, file=f"{slug}/{block.key}.npy",
+                                                    sha256=digest,
+                                                    alias=f"{slug}/{block.code_name}.npy" if names else None))
     try:
-        for cell, block, values in (iter_blocks(store, cells) if fmt != "npy" else ()):
+        for cell, block, values in (iter_blocks(store, cells) if fmt == "npz" else ()):
             slug, entry = entries[id(cell)]
             values = _as_written(values, cell.dtype)
-            record = {"gate": block.gate, "role": block.role, "shape": list(block.shape),
-                      "dtype": str(values.dtype), "code_name": block.code_name}
-            if cell.dtype == "bfloat16":
-                record["stored_dtype"] = "bfloat16"
-            targets = [f"{block.key}.npy"] + ([f"{block.code_name}.npy"] if names else [])
-            if fmt == "npy":
-                record["file"] = f"{slug}/{targets[0]}"
-                record["sha256"] = _write_npy(os.path.join(tmp, slug, targets[0]), values)
-                for alias in targets[1:]:
-                    _link_or_copy(os.path.join(tmp, slug, targets[0]), os.path.join(tmp, slug, alias))
-                    record["alias_file"] = f"{slug}/{alias}"
-            else:
-                zf = zips[id(cell)]
-                record["file"] = entry["file"]
-                record["member"] = targets[0]
-                for member in targets:
-                    with zf.open(member, "w", force_zip64=True) as f:
-                        writer = _HashingWriter(f)
-                        np.lib.format.write_array(writer, values, allow_pickle=False)
-                    if member != targets[0]:
-                        record["alias_member"] = member
-                    else:
-                        record["sha256"] = writer.sha256.hexdigest()
-            record["source"] = block.source.to_json()
-            entry["arrays"].append(record)
+            members = [f"{block.key}.npy"] + ([f"{block.code_name}.npy"] if names else [])
+            digests = []
+            for member in members:
+                with zips[id(cell)].open(member, "w", force_zip64=True) as f:
+                    writer = _HashingWriter(f)
+                    np.lib.format.write_array(writer, values, allow_pickle=False)
+                digests.append(writer.sha256.hexdigest())
+            entry["arrays"].append(array_record(block, str(values.dtype), cell.dtype, file=entry["file"],
+                                                member=members[0], sha256=digests[0],
+                                                alias=members[1] if names else None))
             done += 1
             if progress:
                 progress(done, total)
     finally:
         for zf in zips.values():
             zf.close()
-    manifest = {
-        "gruinspect_version": __version__,
-        "source": inventory.source,
-        "format": fmt,
-        "cells": [entries[id(c)][1] for c in cells],
-    }
-    with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    manifest = write_manifest(tmp, version=__version__, source=inventory.source, fmt=fmt,
+                              cells=[entries[id(c)][1] for c in cells])
     return manifest
 
 
@@ -314,20 +236,3 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def _replace(tmp: str, out: str) -> None:
-    """Move ``tmp`` to ``out``; an existing ``out`` is set aside first and removed only after."""
-    if not os.path.exists(out):
-        os.rename(tmp, out)
-        return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.old-",
-                           dir=os.path.dirname(os.path.abspath(out)))
-    os.rmdir(old)
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

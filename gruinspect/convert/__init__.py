@@ -25,12 +25,9 @@ place only when every exact cell is proven. The library never prints.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -40,8 +37,8 @@ from .. import __version__
 from ..blocks import read_blocks, select_cells
 from ..cell import GruCell
 from ..errors import GruInspectError, UsageError
-from ..export import _replace, check_output_folder
 from ..inventory import open_cells
+from ..output import OutputFolder, check_output_folder, sha256_file
 from ._common import (REFUSED, CellPlan, Convention, Finding, Layer, MappedCell, MappedLayer, Verdict, apply_plan,
                       make_layers, make_plan, reference, sequences, tolerance)
 
@@ -206,10 +203,8 @@ def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source:
         result.status = "refused"
         return result
 
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
-    try:
+    with OutputFolder(out, force=force) as staging:
+        tmp = staging.path
         by_cell = {id(r.cell): r for r in reports}
         source_blocks: dict[int, dict] = {}
         mapped: list[MappedLayer] = []
@@ -227,20 +222,16 @@ def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source:
                 by_cell[id(mc.cell)].written_as = mc.written_as
         _prove(module, tmp, mapped, source_blocks, by_cell, result, files)
         for record in files:
-            record["sha256"] = _sha256(os.path.join(tmp, record["file"]))
+            record["sha256"] = sha256_file(os.path.join(tmp, record["file"]))
         result.files = files + [{"file": REPORT, "cells": [], "role": "report"}]
         if result.failed or result.problems:
-            result.status = "proof-failed"
-            shutil.rmtree(tmp, ignore_errors=True)
+            result.status = "proof-failed"  # leaving without commit removes everything written
             return result
         result.status = "written"
         with open(os.path.join(tmp, REPORT), "w", encoding="utf-8") as f:
             json.dump(result.to_json(), f, indent=2, allow_nan=False)
             f.write("\n")
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        staging.commit()
     return result
 
 
@@ -271,14 +262,6 @@ def _prove(module, folder: str, mapped: list[MappedLayer], source_blocks: dict, 
     check = getattr(module, "check_files", None)
     if check is not None:
         result.problems += check(folder, files)
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------ verdict table

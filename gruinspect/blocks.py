@@ -16,30 +16,15 @@ import numpy as np
 
 from .cell import Block, GruCell
 from .errors import GruInspectError
+from .layouts import transform
 from .store import TensorStore
-
-
-def _cudnn_kernel(a: np.ndarray, block: Block) -> np.ndarray:
-    # cuDNN reads each flattened Keras CuDNNGRU kernel block as [units, rows] row-major (§6.5).
-    rows, units = block.shape
-    return a.reshape(units, rows).T
-
-
-def _cudnn_kernel_inverse(b: np.ndarray, stored_shape: tuple[int, ...]) -> np.ndarray:
-    return np.ascontiguousarray(b.T).reshape(stored_shape)
-
-
-# name -> (stored slice -> block, block -> stored slice)
-TRANSFORMS: dict[str, tuple[Callable, Callable]] = {
-    "cudnn_kernel": (_cudnn_kernel, _cudnn_kernel_inverse),
-}
 
 
 def view(block: Block, stored: np.ndarray) -> np.ndarray:
     """The block's values from the whole stored tensor, as a view where possible (no copy)."""
     part = stored[tuple(slice(a, b) for a, b in block.source.index)]
     if block.source.transform:
-        part = TRANSFORMS[block.source.transform][0](part, block)
+        part = transform(block.source.transform)[0](part, block)
     return part.reshape(block.shape)
 
 
@@ -287,7 +272,7 @@ def fuse(cell: GruCell, blocks: dict[tuple[str, str], np.ndarray]) -> dict[str, 
             index = tuple(slice(a, b) for a, b in block.source.index)
             target_shape = tuple(b - a for a, b in block.source.index)
             if block.source.transform:
-                values = TRANSFORMS[block.source.transform][1](values, target_shape)
+                values = transform(block.source.transform)[1](values, target_shape)
             fused[index] = values.reshape(target_shape)
             covered[index] = True
         if not covered.all():

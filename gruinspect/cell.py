@@ -27,7 +27,8 @@ class BlockSource:
     """Where a block sits in a stored tensor: ``stored[index]``, then ``transform`` if any.
 
     ``index`` is a ``(start, stop)`` pair per stored dimension. ``transform`` names an entry of
-    :data:`gruinspect.blocks.TRANSFORMS` for layouts whose blocks are not plain slices.
+    a layout spec's ``transforms`` (:func:`gruinspect.layouts.transform`) for blocks that are not
+    plain slices.
     """
 
     tensor: str

@@ -23,7 +23,7 @@ from conftest import ROOT, run_cli, sample_path, samples
 from gruinspect import gru
 from gruinspect.blocks import read_blocks
 from gruinspect.cell import GATES, Block, BlockSource, GruCell, stacked_blocks, vector_blocks
-from gruinspect.convert import (CONVENTIONS, TARGETS, Convention, convert_cells, verdict, verdict_table_markdown)
+from gruinspect.convert import (TARGETS, Convention, conventions, convert_cells, verdict, verdict_table_markdown)
 from gruinspect.inventory import open_cells
 from gruinspect.store import MemoryStore
 
@@ -389,7 +389,7 @@ def _synthetic(conv: Convention, seed: int, input_size=3, units=4):
 
 
 CONVENTION_CASES = [pytest.param(conv, target, 10 * i + j, id=f"{i}-{target}")
-                    for i, (conv, _) in enumerate(CONVENTIONS) for j, target in enumerate(TARGETS)]
+                    for i, (conv, _) in enumerate(conventions()) for j, target in enumerate(TARGETS)]
 
 
 @pytest.mark.parametrize("conv,target,seed", CONVENTION_CASES)
@@ -527,7 +527,7 @@ def test_pytorch_loader_script_runs(tmp_path):
 
 def test_verdict_table_is_generated_from_the_capabilities():
     table = verdict_table_markdown()
-    assert table.count("\n") == len(CONVENTIONS) + 2
+    assert table.count("\n") == len(conventions()) + 2
     assert "| reset before, sigmoid / tanh, one bias set |" in table
 
 

@@ -45,7 +45,7 @@ from ._common import (REFUSED, CellPlan, Convention, Finding, Layer, MappedCell,
 TARGETS = ("pytorch", "onnx", "keras", "tf1")
 REPORT = "conversion.json"
 
-__all__ = ["TARGETS", "convert", "convert_cells", "plan_cells", "verdict", "verdict_table_markdown",
+__all__ = ["TARGETS", "convert", "convert_cells", "plan_cells", "verdict", "verdict_table_markdown", "conventions",
            "ConversionResult", "CellReport", "Convention", "Verdict", "Finding"]
 
 
@@ -266,29 +266,22 @@ def _prove(module, folder: str, mapped: list[MappedLayer], source_blocks: dict, 
 
 # ------------------------------------------------------------------------------------ verdict table
 
-CONVENTIONS: list[tuple[Convention, str]] = [
-    (Convention(False, "sigmoid", "tanh", "one"),
-     "TF1 GRUCell, GRUBlockCell; Keras GRU(reset_after=False) since Keras 2.3"),
-    (Convention(False, "sigmoid", "tanh", "none"), "Keras GRU(reset_after=False, use_bias=False)"),
-    (Convention(False, "hard_sigmoid_keras2", "tanh", "one"),
-     "Keras 1 and Keras 2.0-2.2.5 GRU defaults; tf.keras GRU v1 in TF 1.x"),
-    (Convention(True, "sigmoid", "tanh", "two"), "Keras GRU(reset_after=True): tf.keras 2.x, Keras 3; CuDNNGRU"),
-    (Convention(True, "sigmoid", "tanh", "none"), "Keras GRU(reset_after=True, use_bias=False)"),
-    (Convention(True, "sigmoid", "tanh", "summed"), "contrib CudnnCompatibleGRUCell"),
-    (Convention(True, "hard_sigmoid_keras2", "tanh", "two"), "tf.keras / Keras 2 GRU(reset_after=True, hard_sigmoid)"),
-    (Convention(True, "hard_sigmoid_keras3", "tanh", "two"), "Keras 3 GRU(recurrent_activation='hard_sigmoid')"),
-    (Convention(True, "sigmoid", "relu", "two"), "Keras GRU(activation='relu')"),
-    (Convention(False, "sigmoid", "relu", "one"), "Keras GRU(reset_after=False, activation='relu')"),
-    (Convention(True, "sigmoid", "swish", "two"), "Keras GRU(activation='swish')"),
-    (Convention(True, None, None, "two"), "weights-only Keras files and TF2 checkpoints (reset_after=True)"),
-    (Convention(False, None, None, "one"), "weights-only Keras files and TF2 checkpoints (reset_after=False)"),
-]
+def conventions() -> list[tuple[Convention, str]]:
+    """The source conventions of the verdict table: every layout spec's rows, in registry order."""
+    from ..layouts import specs
+
+    rows: dict[Convention, str] = {}
+    for spec in specs():
+        for row in spec.conventions:
+            conv = Convention(row.reset_after, row.recurrent_activation, row.activation, row.biases)
+            rows.setdefault(conv, row.seen_in)
+    return list(rows.items())
 
 
 def verdict_table() -> list[dict]:
     """The verdict of every listed source convention for every target, as data."""
     rows = []
-    for conv, seen_in in CONVENTIONS:
+    for conv, seen_in in conventions():
         rows.append({"convention": conv.label(), "seen_in": seen_in,
                      "verdicts": {t: verdict(conv, t) for t in TARGETS}})
     return rows

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cell import GATES, GruCell
-from ..gru import run as run_gru
+from ..maths import TOLERANCES, sigmoid  # noqa: F401 - sigmoid for the targets
+from ..maths import run as run_gru
 
 GATE_SLOTS = {"recurrent": ("reset", "update"), "candidate": ("candidate",)}
 DEFAULTS = {"recurrent": "sigmoid", "candidate": "tanh"}
@@ -413,7 +414,6 @@ def make_layers(cells: list[GruCell]) -> list[Layer]:
 # ------------------------------------------------------------------------------------ proof numbers
 
 STEPS, BATCH = 7, 3
-PRECISION = {"float16": 1e-2, "bfloat16": 5e-2, "float32": 1e-5, "float64": 1e-10}
 _RANK = {"bfloat16": 0, "float16": 1, "float32": 2, "float64": 3}
 
 
@@ -442,7 +442,7 @@ def tolerance(plan: CellPlan, compute_dtype: str, cell: GruCell, ref: np.ndarray
         precision = plan.dtype  # folded or scaled weights were rounded to the written dtype
     width = max(1.0, math.sqrt((cell.input_size + cell.units) / 32.0))
     size = max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
-    return PRECISION.get(precision, 1e-5) * width * size
+    return TOLERANCES.get(precision, TOLERANCES["float32"])[0] * width * size
 
 
 @dataclass
@@ -454,10 +454,6 @@ class CellRun:
     compute_dtype: str
     implementation: str
     fallback_reason: str | None = None
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 # ------------------------------------------------------------------------------------ mapped cells

@@ -170,37 +170,15 @@ def _run_keras(config, arrays, input_size, xs, h0, compute):
     return np.swapaxes(keras.ops.convert_to_numpy(out), 0, 1).astype(np.float64)
 
 
-_NUMPY_KERAS = {
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "tanh": np.tanh,
-    "hard_sigmoid": lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0), "relu": lambda x: np.maximum(x, 0.0),
-    "linear": lambda x: x, "softsign": lambda x: x / (1.0 + np.abs(x)), "softplus": lambda x: np.logaddexp(0.0, x),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-    "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0.0))),
-    "swish": lambda x: x / (1.0 + np.exp(-x)), "silu": lambda x: x / (1.0 + np.exp(-x)), "exponential": np.exp,
-}
-
-
 def _run_numpy(config, arrays, xs, h0, compute):
-    """Keras GRUCell's equations on the arrays read back from the file (FORMATS.md §6.1)."""
-    act, act_r = _NUMPY_KERAS[config["activation"]], _NUMPY_KERAS[config["recurrent_activation"]]
+    """Keras GRUCell's equations (Keras 3 names: this target writes Keras 3) on the arrays read back."""
+    from ..maths.activations import from_keras
+    from ..maths.keras import gru
+
     K, U = (a.astype(compute) for a in arrays[:2])
-    H = U.shape[0]
-    if config["use_bias"]:
-        bias = arrays[2].astype(compute)
-        bi, br = (bias[0], bias[1]) if config["reset_after"] else (bias, np.zeros_like(bias))
-    else:
-        bi = br = np.zeros(3 * H, compute)
+    bias = arrays[2].astype(compute) if config["use_bias"] else None
     seq = xs[::-1] if config.get("go_backwards") else xs
-    h = h0.astype(compute)
-    out = []
-    for x in seq.astype(compute):
-        gx = x @ K + bi
-        z = act_r(gx[:, :H] + h @ U[:, :H] + br[:H])
-        r = act_r(gx[:, H:2 * H] + h @ U[:, H:2 * H] + br[H:2 * H])
-        if config["reset_after"]:
-            c = act(gx[:, 2 * H:] + r * (h @ U[:, 2 * H:] + br[2 * H:]))
-        else:
-            c = act(gx[:, 2 * H:] + (r * h) @ U[:, 2 * H:])
-        h = z * h + (1 - z) * c
-        out.append(h)
-    return np.stack(out).astype(np.float64)
+    out = gru(K, U, bias, seq.astype(compute), h0.astype(compute), reset_after=config["reset_after"],
+              activation_name=from_keras(config["activation"], "keras3"),
+              recurrent_activation_name=from_keras(config["recurrent_activation"], "keras3"))
+    return out.astype(np.float64)

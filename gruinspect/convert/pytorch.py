@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from ..errors import MissingDependencyError
-from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLayer, cat, sigmoid
+from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLayer, cat
 
 NAME = "pytorch"
 EXTRA = "pytorch"
@@ -197,24 +197,14 @@ def _run_torch(file, ml, k, xs, h0s, compute):
 def _run_numpy(file, ml, k, xs, h0s, compute):
     from safetensors.numpy import load_file
 
+    from ..maths.pytorch import gru
+
     state = load_file(file)
-    units = ml.layer.units
     halves = []
     for d, h0 in enumerate(h0s):
         sfx = "_reverse" if d == 1 else ""
-        w_ih, w_hh, b_ih, b_hh = (state[f"{p}_l{k}{sfx}"].astype(compute)
-                                  for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        weights = (state[f"{p}_l{k}{sfx}"].astype(compute) for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
         seq = xs[::-1] if d == 1 else xs
-        h = h0.astype(compute)
-        out = []
-        for x in seq.astype(compute):
-            gi = x @ w_ih.T + b_ih
-            gh = h @ w_hh.T + b_hh
-            r = sigmoid(gi[:, :units] + gh[:, :units])
-            z = sigmoid(gi[:, units:2 * units] + gh[:, units:2 * units])
-            n = np.tanh(gi[:, 2 * units:] + r * gh[:, 2 * units:])
-            h = (1 - z) * n + z * h
-            out.append(h)
-        states = np.stack(out)
+        states = gru(*weights, seq.astype(compute), h0.astype(compute))
         halves.append(states[::-1] if d == 1 else states)
     return np.concatenate(halves, axis=-1).astype(np.float64)

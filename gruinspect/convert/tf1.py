@@ -125,6 +125,6 @@ def run(folder: str, ml: MappedLayer, xs: np.ndarray, h0s: list[np.ndarray]) -> 
 
 
 def _run_numpy(values, xs, h0, activation):
-    from ..verify import tf_gru_cell_equations
+    from ..maths.tf1 import gru_cell
 
-    return tf_gru_cell_equations(*values, xs, h0, activation=activation)
+    return gru_cell(*values, xs, h0, activation_name=activation)

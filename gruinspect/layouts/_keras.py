@@ -281,3 +281,17 @@ def cell_config(cand: Candidate, **extra) -> dict:
 def config_units(config: dict) -> int | None:
     units = config.get("units", config.get("output_dim"))
     return units if isinstance(units, int) else None
+
+
+def keras_generation_of(cell) -> str:
+    """"keras1", "keras2" or "keras3": the Keras that wrote a cell (its file's version when it says,
+    else Keras 1 for the nine-array layout and Keras 2 otherwise, whose GRUCell tf-keras runs)."""
+    from ..formats.keras_h5 import keras_generation
+
+    config = cell.config or {}
+    generation = config.get("keras_generation")
+    if isinstance(generation, str) and generation.startswith("keras"):
+        return generation
+    if config.get("keras_version"):
+        return keras_generation(str(config["keras_version"]))
+    return "keras1" if cell.layout == KERAS1_LAYOUT else "keras2"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..cell import GruCell, stacked_blocks, vector_blocks
 from ._common import common_dtype, join, scopes_with, shape_problem, tf_gate_blocks, weights
+from .spec import ConventionRow, LayoutSpec, Oracle, Ref
 
 LAYOUT = "tf-cudnn-compatible-gru-cell"
 
@@ -74,3 +75,28 @@ def _build(scope: str, found: dict, problems: list[str]) -> GruCell | None:
         config_source="layout default (cuDNN GRU: sigmoid and tanh)",
         notes=["gates/bias holds cuDNN's input and recurrent reset/update biases already summed"],
     )
+
+
+def equations(cell, t, xs, h0, acts):
+    """CudnnCompatibleGRUCell's equations on its six fused tensors."""
+    from ..maths.tf1 import cudnn_compatible_gru_cell
+
+    return cudnn_compatible_gru_cell(
+        *(t[k] for k in ("gates/kernel", "gates/bias", "candidate/input_projection/kernel",
+                         "candidate/input_projection/bias", "candidate/hidden_projection/kernel",
+                         "candidate/hidden_projection/bias")),
+        xs, h0, activation_name=acts.activation, recurrent_activation_name=acts.recurrent_activation)
+
+
+SPEC = LayoutSpec(
+    name=LAYOUT,
+    title="contrib CudnnCompatibleGRUCell",
+    find_cells=Ref(f"{__name__}:find_cells"),
+    equations=Ref(f"{__name__}:equations"),
+    equations_source="tensorflow 1.x contrib/cudnn_rnn/python/ops/cudnn_rnn_ops.py CudnnCompatibleGRUCell.call",
+    # No installable TensorFlow has tf.contrib: the "framework" check applies the cell's equations
+    # and the report says so (gruinspect.oracle.tf1.cudnn_compatible_oracle).
+    oracle=Oracle(Ref("gruinspect.oracle.tf1:cudnn_compatible_oracle"), needs=()),
+    conventions=(ConventionRow(True, "sigmoid", "tanh", "summed", "contrib CudnnCompatibleGRUCell"),),
+    samples=("cudnn_compatible",),
+)

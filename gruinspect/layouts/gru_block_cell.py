@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..cell import GruCell
 from ._common import join, scopes_with, weights
 from .tf_gru_cell import build
+from .spec import LayoutSpec, Oracle, Ref
 
 LAYOUT = "tf-gru-block-cell"
 
@@ -39,3 +40,14 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
                               "candidate kernel (names swapped, as one contrib release wrote them)")
         cells.append(cell)
     return cells
+
+
+SPEC = LayoutSpec(
+    name=LAYOUT,
+    title="contrib GRUBlockCell",
+    find_cells=Ref(f"{__name__}:find_cells"),
+    equations=Ref("gruinspect.layouts.tf_gru_cell:equations"),
+    equations_source="tensorflow core/kernels/rnn/gru_ops.h (GRUBlockCell computes GRUCell's equations)",
+    oracle=Oracle(Ref("gruinspect.oracle.tf1:gru_block_cell_oracle"), needs=("tensorflow",)),
+    samples=("gru_block_cell", "gru_block_cell_swapped"),
+)

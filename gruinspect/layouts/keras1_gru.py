@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ..cell import Block, BlockSource, GruCell
 from ._common import common_dtype
+from .spec import Activations, ConventionRow, LayoutSpec, Oracle, Ref
 from ._keras import KERAS1_LAYOUT, Candidate, cell_config, config_units, describe_config, find_cells_by
 
 LAYOUT = KERAS1_LAYOUT
@@ -70,3 +71,30 @@ def build(cand: Candidate, store, problems: list[str]) -> GruCell | None:
         config_source=config_source,
         config=cell_config(cand, use_bias=True, reset_after_source="Keras 1 GRU"),
     )
+
+
+def equations(cell, t, xs, h0, acts):
+    """Keras GRU(reset_after=False) equations on the nine arrays joined as tf-keras's loader joins them."""
+    import numpy as np
+
+    from ..maths.keras import gru
+
+    K = np.concatenate([t["W_z"], t["W_r"], t["W_h"]], axis=-1)
+    U = np.concatenate([t["U_z"], t["U_r"], t["U_h"]], axis=-1)
+    b = np.concatenate([t["b_z"], t["b_r"], t["b_h"]]) if "b_z" in t else None
+    return gru(K, U, b, xs, h0, reset_after=False, activation_name=acts.activation,
+               recurrent_activation_name=acts.recurrent_activation)
+
+
+SPEC = LayoutSpec(
+    name=LAYOUT,
+    title="Keras 1 GRU (nine per-gate arrays)",
+    find_cells=Ref(f"{__name__}:find_cells"),
+    equations=Ref(f"{__name__}:equations"),
+    equations_source="keras 1.2 keras/layers/recurrent.py GRU.step",
+    oracle=Oracle(Ref("gruinspect.oracle.keras:keras1_gru_oracle"), needs=("tensorflow", "tf_keras")),
+    default_activations=Activations("tanh", "hard_sigmoid_keras2"),
+    conventions=(ConventionRow(False, "hard_sigmoid_keras2", "tanh", "one",
+                               "Keras 1 and Keras 2.0-2.2.5 GRU defaults; tf.keras GRU v1 in TF 1.x"),),
+    samples=("keras1_gru",),
+)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..cell import Block, BlockSource, GruCell, vector_blocks
 from ._common import common_dtype
+from .spec import LayoutSpec, Oracle, Ref
 from ._keras import CUDNN_LAYOUT, KERAS_GATES, Candidate, cell_config, config_units, find_cells_by, gru_shapes
 
 LAYOUT = CUDNN_LAYOUT
@@ -66,3 +67,47 @@ def build(cand: Candidate, store, problems: list[str]) -> GruCell | None:
         notes=["kernel blocks are stored in cuDNN order: each gate block is block.reshape(units, rows).T "
                "(tf_keras _convert_rnn_weights)"],
     )
+
+
+def keras_tensors(cell, t):
+    """(kernel [I, 3H], recurrent_kernel [H, 3H], bias [2, 3H]) in Keras GRU(reset_after=True) form: each
+    flattened kernel block is read by cuDNN as [H, I] row-major, recurrent blocks are transposed, and
+    the bias is input biases then recurrent biases (tf_keras hdf5_format._convert_rnn_weights)."""
+    import numpy as np
+
+    H, I = cell.units, cell.input_size
+    K, U, b = t["kernel"], t["recurrent_kernel"], t["bias"]
+    K = np.concatenate([K[:, g * H:(g + 1) * H].reshape(H, I).T for g in range(3)], axis=1)
+    U = np.concatenate([U[:, g * H:(g + 1) * H].T for g in range(3)], axis=1)
+    return K, U, b.reshape(2, 3 * H)
+
+
+def equations(cell, t, xs, h0, acts):
+    """Keras GRU(reset_after=True) equations on the CuDNNGRU tensors in Keras form."""
+    from ..maths.keras import gru
+
+    return gru(*keras_tensors(cell, t), xs, h0, reset_after=True, activation_name=acts.activation,
+               recurrent_activation_name=acts.recurrent_activation)
+
+
+def _cudnn_kernel(a, block):
+    rows, units = block.shape
+    return a.reshape(units, rows).T
+
+
+def _cudnn_kernel_inverse(b, stored_shape):
+    import numpy as np
+
+    return np.ascontiguousarray(b.T).reshape(stored_shape)
+
+
+SPEC = LayoutSpec(
+    name=LAYOUT,
+    title="Keras 2 CuDNNGRU",
+    find_cells=Ref(f"{__name__}:find_cells"),
+    equations=Ref(f"{__name__}:equations"),
+    equations_source="tf_keras src/layers/rnn/cudnn_gru.py and src/saving/legacy/hdf5_format.py _convert_rnn_weights",
+    oracle=Oracle(Ref("gruinspect.oracle.keras:cudnn_gru_oracle"), needs=("tensorflow", "tf_keras")),
+    samples=("tfkeras_cudnn_gru",),
+    transforms={"cudnn_kernel": (Ref(f"{__name__}:_cudnn_kernel"), Ref(f"{__name__}:_cudnn_kernel_inverse"))},
+)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from ..cell import GruCell, stacked_blocks, vector_blocks
 from ._common import common_dtype
+from .spec import ConventionRow, LayoutSpec, Oracle, Ref
 from ._keras import (KERAS_GATES, LAYOUT, Candidate, cell_config, config_units, default_reset_after,
                      describe_config, find_cells_by, gru_shapes)
 
@@ -102,3 +103,38 @@ def build(cand: Candidate, store, problems: list[str]) -> GruCell | None:
         config=cell_config(cand, use_bias=bias is not None, reset_after_source=source),
         notes=notes,
     )
+
+
+def equations(cell, t, xs, h0, acts):
+    """Keras GRUCell's equations on kernel, recurrent_kernel and bias as stored."""
+    from ..maths.keras import gru
+
+    return gru(t["kernel"], t["recurrent_kernel"], t.get("bias"), xs, h0, reset_after=cell.reset_after,
+               activation_name=acts.activation, recurrent_activation_name=acts.recurrent_activation)
+
+
+SPEC = LayoutSpec(
+    name=LAYOUT,
+    title="Keras GRU (Keras 2, tf.keras, tf-keras, Keras 3)",
+    find_cells=Ref(f"{__name__}:find_cells"),
+    equations=Ref(f"{__name__}:equations"),
+    equations_source="keras src/layers/rnn/gru.py GRUCell.call; tf_keras src/layers/rnn/gru.py",
+    oracle=Oracle(Ref("gruinspect.oracle.keras:keras_gru_oracle"), needs=("tensorflow", "tf_keras"),
+                  needs_for=Ref("gruinspect.oracle.keras:keras_gru_needs")),
+    conventions=(
+        ConventionRow(False, "sigmoid", "tanh", "none", "Keras GRU(reset_after=False, use_bias=False)"),
+        ConventionRow(True, "sigmoid", "tanh", "two", "Keras GRU(reset_after=True): tf.keras 2.x, Keras 3; CuDNNGRU"),
+        ConventionRow(True, "sigmoid", "tanh", "none", "Keras GRU(reset_after=True, use_bias=False)"),
+        ConventionRow(True, "hard_sigmoid_keras2", "tanh", "two",
+                      "tf.keras / Keras 2 GRU(reset_after=True, hard_sigmoid)"),
+        ConventionRow(True, "hard_sigmoid_keras3", "tanh", "two", "Keras 3 GRU(recurrent_activation='hard_sigmoid')"),
+        ConventionRow(True, "sigmoid", "relu", "two", "Keras GRU(activation='relu')"),
+        ConventionRow(False, "sigmoid", "relu", "one", "Keras GRU(reset_after=False, activation='relu')"),
+        ConventionRow(True, "sigmoid", "swish", "two", "Keras GRU(activation='swish')"),
+        ConventionRow(True, None, None, "two", "weights-only Keras files and TF2 checkpoints (reset_after=True)"),
+        ConventionRow(False, None, None, "one", "weights-only Keras files and TF2 checkpoints (reset_after=False)"),
+    ),
+    samples=("tfkeras_full_h5", "tfkeras_weights_h5", "keras3_archive", "keras3_folder_bf16", "keras3_sharded",
+             "keras3_weights_h5", "tf2_keras3_checkpoint", "tf2_keras3_export", "tf2_tf_keras_checkpoint",
+             "tf2_tf_keras_saved_model"),
+)

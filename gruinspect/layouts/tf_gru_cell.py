@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ..cell import GruCell, stacked_blocks, vector_blocks
 from ._common import common_dtype, join, scopes_with, shape_problem, tf_gate_blocks, weights
+from .spec import ConventionRow, LayoutSpec, Oracle, Ref
 
 LAYOUT = "tf-gru-cell"
 
@@ -81,3 +82,24 @@ def build(scope: str, era: str, found: dict, problems: list[str], *, layout: str
         config_source="layout default (TF1 cells do not store activations)",
         config={"naming": era},
     )
+
+def equations(cell, t, xs, h0, acts):
+    """GRUCell's equations on the fused tensors (also GRUBlockCell's)."""
+    from ..maths.tf1 import gru_cell
+
+    return gru_cell(t["gates/kernel"], t.get("gates/bias"), t["candidate/kernel"], t.get("candidate/bias"), xs, h0,
+                    activation_name=acts.activation, recurrent_activation_name=acts.recurrent_activation)
+
+
+SPEC = LayoutSpec(
+    name=LAYOUT,
+    title="TF1 tf.nn.rnn_cell.GRUCell",
+    find_cells=Ref(f"{__name__}:find_cells"),
+    equations=Ref(f"{__name__}:equations"),
+    equations_source="tensorflow python/ops/rnn_cell_impl.py GRUCell.call (tf_keras src/layers/rnn/legacy_cells.py)",
+    oracle=Oracle(Ref("gruinspect.oracle.tf1:gru_cell_oracle"), needs=("tensorflow",)),
+    conventions=(ConventionRow(False, "sigmoid", "tanh", "one",
+                               "TF1 GRUCell, GRUBlockCell; Keras GRU(reset_after=False) since Keras 2.3"),),
+    samples=("tf1_gru_single", "tf1_multi_rnn", "tf1_bidirectional", "tf1_float16", "tf1_float64",
+             "tf1_legacy_r012", "tf1_legacy_r10", "tf1_sharded", "tf1_partitioned"),
+)

@@ -27,9 +27,15 @@ from __future__ import annotations
 
 import importlib.util
 
+import sys
+
 import numpy as np
 
-__all__ = ["tf_keras_available", "keras3_available", "run_tf_keras_gru_cell", "run_keras3_gru_cell"]
+from ..maths.activations import keras_name
+from . import OracleRun, compute_dtype, versions
+
+__all__ = ["tf_keras_available", "keras3_available", "run_tf_keras_gru_cell", "run_keras3_gru_cell",
+           "keras_gru_oracle", "keras_gru_needs", "cudnn_gru_oracle", "keras1_gru_oracle"]
 
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
 # The weights are overwritten at once; zeros also avoid the orthogonal initializer's QR, which
@@ -150,3 +156,83 @@ def run_keras3_gru_cell(kernel, recurrent_kernel, bias, xs, h0, *, units: int, r
         output, state = cell(x, state, training=False)
         outputs.append(keras.ops.convert_to_numpy(output))
     return np.stack(outputs).astype(np_dtype)
+
+
+# ------------------------------------------------------------------ verify adapters (LayoutSpec.oracle)
+
+_ALL_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Keras 1's nine arrays in the order tf-keras's Keras 1 loader concatenates them.
+KERAS1_ORDER = ("W_z", "U_z", "b_z", "W_r", "U_r", "b_r", "W_h", "U_h", "b_h")
+
+
+def _keras3_backend() -> str:
+    keras = sys.modules.get("keras")
+    try:
+        return keras.backend.backend() if keras else "?"
+    except Exception:  # pragma: no cover - a broken backend still gets a report
+        return "?"
+
+
+def _use_bias(cell, t) -> bool:
+    return bool(cell.config.get("use_bias", True)) and ("bias" in t or "b_z" in t)
+
+
+def keras_gru_needs(cell) -> tuple[str, ...]:
+    """Keras 3 cells run in Keras 3 (any backend); the others in tf-keras."""
+    from ..layouts._keras import keras_generation_of
+
+    return ("keras",) if keras_generation_of(cell) == "keras3" else ("tensorflow", "tf_keras")
+
+
+def keras_gru_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """The ``GRUCell`` of the Keras generation that wrote the file (Keras 3, else tf-keras)."""
+    from ..layouts._keras import keras_generation_of
+
+    act, act_r = keras_name(acts.activation), keras_name(acts.recurrent_activation)
+    generation = keras_generation_of(cell)
+    compute = compute_dtype(cell.dtype, _ALL_DTYPES)
+    use_bias = _use_bias(cell, t)
+    if generation == "keras3":
+        hs = run_keras3_gru_cell(t["kernel"], t["recurrent_kernel"], t.get("bias"), xs, h0, units=cell.units,
+                                 reset_after=cell.reset_after, activation=act, recurrent_activation=act_r,
+                                 use_bias=use_bias, dtype=compute)
+        return OracleRun(hs, compute, f"keras.layers.GRUCell ({versions('keras')}, {_keras3_backend()} backend)")
+    weights = [t["kernel"], t["recurrent_kernel"]] + ([t["bias"]] if "bias" in t else [])
+    version = "1" if generation == "keras1" else None
+    hs = run_tf_keras_gru_cell(weights, xs, h0, units=cell.units, reset_after=cell.reset_after, activation=act,
+                               recurrent_activation=act_r, use_bias=use_bias, dtype=compute,
+                               original_keras_version=version)
+    return _tf_keras_run(cell, hs, compute, version)
+
+
+def keras1_gru_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """tf-keras's GRUCell after tf-keras's own Keras 1 weight conversion (the nine arrays concatenated)."""
+    compute = compute_dtype(cell.dtype, _ALL_DTYPES)
+    weights = [t[k] for k in KERAS1_ORDER if k in t]
+    hs = run_tf_keras_gru_cell(weights, xs, h0, units=cell.units, reset_after=cell.reset_after,
+                               activation=keras_name(acts.activation),
+                               recurrent_activation=keras_name(acts.recurrent_activation),
+                               use_bias=_use_bias(cell, t), dtype=compute, original_keras_version="1")
+    return _tf_keras_run(cell, hs, compute, "1")
+
+
+def _tf_keras_run(cell, hs, compute, version) -> OracleRun:
+    what = "tf_keras GRUCell" + (" after tf-keras's Keras 1 weight conversion" if version == "1" else "")
+    notes = []
+    if not any(cell.config.get(k) for k in ("keras_generation", "keras_version")):
+        notes.append("the file does not say which Keras wrote this cell: the framework check runs tf-keras's "
+                     "GRUCell (Keras 2 and 3 differ only in hard_sigmoid)")
+    return OracleRun(hs, compute, f"{what} ({versions('tf_keras')})", notes)
+
+
+def cudnn_gru_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """cuDNN needs a GPU: tf-keras's GRU(reset_after=True), into which tf-keras itself loads
+    CuDNNGRU weights (``hdf5_format._convert_rnn_weights``)."""
+    compute = compute_dtype(cell.dtype, _ALL_DTYPES)
+    hs = run_tf_keras_gru_cell([t["kernel"], t["recurrent_kernel"], t["bias"]], xs, h0, units=cell.units,
+                               reset_after=True, activation="tanh", recurrent_activation="sigmoid", dtype=compute)
+    return OracleRun(hs, compute,
+                     f"tf_keras GRUCell(reset_after=True) fed the CuDNNGRU weights through tf-keras's own "
+                     f"converter (hdf5_format._convert_rnn_weights) ({versions('tf_keras')})",
+                     ["cuDNN cannot run on this machine: the framework check runs tf-keras's GRU("
+                      "reset_after=True), into which tf-keras itself loads CuDNNGRU weights"])

@@ -5,7 +5,7 @@
 * :func:`run_gru_block_cell` runs the real ``GRUBlockCell`` kernel through ``tf.raw_ops``.
 * :func:`cudnn_compatible_gru_cell_reference` is **not** TensorFlow: ``CudnnCompatibleGRUCell``
   lived in ``tf.contrib.cudnn_rnn``, which no installable TensorFlow ships any more, so this is a
-  numpy transcription of that cell's equations (FORMATS.md section 6.4).
+  numpy reading of that cell's equations (:mod:`gruinspect.maths.tf1`).
 
 TensorFlow is imported lazily, inside the functions; importing this module costs nothing.
 ``tf.compat.v1.nn.rnn_cell.GRUCell`` only exists when TensorFlow was imported with
@@ -29,11 +29,17 @@ import os
 
 import numpy as np
 
+from ..maths.tf1 import cudnn_compatible_gru_cell
+from . import OracleRun, compute_dtype, require_default_activations, upcast_note, versions
+
 __all__ = [
     "tensorflow_available",
     "run_tf_gru_cell",
     "run_gru_block_cell",
     "cudnn_compatible_gru_cell_reference",
+    "gru_cell_oracle",
+    "gru_block_cell_oracle",
+    "cudnn_compatible_oracle",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -210,11 +216,6 @@ def run_gru_block_cell(w_ru, b_ru, w_c, b_c, xs, h0) -> np.ndarray:
     return np.asarray(_run(tf, build), dtype=dtype)
 
 
-def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)
-
-
 def cudnn_compatible_gru_cell_reference(
     gates_kernel,
     gates_bias,
@@ -228,8 +229,8 @@ def cudnn_compatible_gru_cell_reference(
     """NumPy reference for ``CudnnCompatibleGRUCell`` (there is no runnable TensorFlow cell).
 
     ``tf.contrib.cudnn_rnn.CudnnCompatibleGRUCell`` is gone from every TensorFlow that can be
-    installed today, so this transcribes its equations (FORMATS.md section 6.4) instead of
-    running them; treat it as a reference implementation, not as an independent oracle:
+    installed today, so this applies its equations (:func:`gruinspect.maths.tf1.cudnn_compatible_gru_cell`)
+    with the argument checks of the other oracles; it is a reference, not an independent oracle:
 
         [r | u] = sigmoid([x, h] @ G + gb)
         c       = tanh(x @ Ci + bi + r * (h @ Ch + bh))        # reset applied after the matmul
@@ -255,13 +256,49 @@ def cudnn_compatible_gru_cell_reference(
     _check_shape("hidden_projection_kernel", ch, (units, units))
     _check_shape("hidden_projection_bias", bh, (units,))
 
-    h = h0
-    outputs = np.empty((xs.shape[0], xs.shape[1], units), dtype=dtype)
-    for t in range(xs.shape[0]):
-        x = xs[t]
-        gates = _sigmoid(np.concatenate([x, h], axis=1) @ g + gb)
-        r, u = gates[:, :units], gates[:, units:]
-        c = np.tanh(x @ ci + bi + r * (h @ ch + bh))
-        h = u * h + (1 - u) * c
-        outputs[t] = h
-    return outputs
+    with np.errstate(over="ignore"):
+        return cudnn_compatible_gru_cell(g, gb, ci, bi, ch, bh, xs, h0).astype(dtype, copy=False)
+
+
+# ------------------------------------------------------------------ verify adapters (LayoutSpec.oracle)
+
+
+def _biases(cell, t):
+    H = cell.units
+    return t.get("gates/bias", np.zeros(2 * H)), t.get("candidate/bias", np.zeros(H))
+
+
+def gru_cell_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """``tf.compat.v1.nn.rnn_cell.GRUCell`` fed the cell's fused tensors."""
+    require_default_activations(acts, "tf.compat.v1.nn.rnn_cell.GRUCell")
+    compute = compute_dtype(cell.dtype)
+    dt = np.dtype(compute)
+    gb, cb = _biases(cell, t)
+    hs = run_tf_gru_cell(*(np.asarray(a).astype(dt) for a in (t["gates/kernel"], gb, t["candidate/kernel"], cb)),
+                         xs.astype(dt), h0.astype(dt))
+    return OracleRun(hs, compute, f"tf.compat.v1.nn.rnn_cell.GRUCell ({versions('tensorflow')})",
+                     upcast_note(cell, compute))
+
+
+def gru_block_cell_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """The ``GRUBlockCell`` kernel (``tf.raw_ops``), float32 only."""
+    require_default_activations(acts, "tf.raw_ops.GRUBlockCell")
+    gb, cb = _biases(cell, t)
+    hs = run_gru_block_cell(t["gates/kernel"], gb, t["candidate/kernel"], cb, xs, h0)
+    return OracleRun(hs, "float32", f"tf.raw_ops.GRUBlockCell ({versions('tensorflow')})",
+                     upcast_note(cell, "float32"))
+
+
+def cudnn_compatible_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """No framework cell can run: CudnnCompatibleGRUCell's equations in float64, said so plainly."""
+    hs = cudnn_compatible_gru_cell_reference(
+        *(np.asarray(t[k], dtype=np.float64) for k in (
+            "gates/kernel", "gates/bias", "candidate/input_projection/kernel", "candidate/input_projection/bias",
+            "candidate/hidden_projection/kernel", "candidate/hidden_projection/bias")),
+        np.asarray(xs, np.float64), np.asarray(h0, np.float64))
+    return OracleRun(hs, "float64",
+                     "the equations of CudnnCompatibleGRUCell (no runnable framework cell: "
+                     "tf.contrib.cudnn_rnn is gone from every installable TensorFlow; equations from "
+                     "contrib/cudnn_rnn/python/ops/cudnn_rnn_ops.py, in numpy via gruinspect.maths.tf1)",
+                     ["framework check uses the CudnnCompatibleGRUCell equations: it cannot run "
+                      "in any installable TensorFlow"])

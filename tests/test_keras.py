@@ -516,12 +516,12 @@ def test_unzipped_archive_folder_and_sharded_index_are_detected_by_content(tmp_p
 
     folder = _entry("keras3_folder_bf16")
     shutil.copytree(_path(folder), tmp_path / "anything")
-    assert detect(str(tmp_path / "anything")).__name__.endswith("keras3")
+    assert detect(str(tmp_path / "anything")).format == "keras3-folder"
     sharded = _entry("keras3_sharded")
     src = Path(_path(sharded)).parent
     shutil.copytree(src, tmp_path / "sh")
     (tmp_path / "sh" / "model.weights.json").rename(tmp_path / "sh" / "index.txt")
-    assert detect(str(tmp_path / "sh" / "index.txt")).__name__.endswith("keras3")
+    assert detect(str(tmp_path / "sh" / "index.txt")).format == "keras3-weights-sharded"
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def test_samples_present():
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_detect_and_names(entry):
     path = _path(entry)
-    assert detect(path).__name__.rsplit(".", 1)[1] == READER_OF[entry["format"]]
+    reader, fmt = detect(path)
+    assert reader.__name__.rsplit(".", 1)[1] == READER_OF[entry["format"]]
+    assert fmt == entry["format"]
     with open_store(path) as store:
         assert store.format == entry["format"]
         assert set(store.infos()) == _expected_names(entry)
@@ -310,15 +312,15 @@ def test_sniffers_are_strict():
                   SAMPLES / "tf1_v1_checkpoint" / "model.ckpt", SAMPLES / "manifest.json"):
         assert not graphdef.sniff(str(other)), other
     assert saved_model.sniff(str(tf_keras_sm)) and saved_model.sniff(str(tf_keras_sm / "saved_model.pb"))
-    assert detect(str(tf_keras_sm / "saved_model.pb")).__name__.endswith("saved_model")
+    assert detect(str(tf_keras_sm / "saved_model.pb")).reader.__name__.endswith("saved_model")
     assert not saved_model.sniff(str(SAMPLES / "tf2_keras3_checkpoint"))
     # V1: the file, its folder (checkpoint state file) and one shard all name the checkpoint;
     # a V2 `.index` (same table container) is not a V1 file.
     assert tf_v1.sniff(str(SAMPLES / "tf1_v1_checkpoint"))
-    assert tf_v1.sniff(str(SAMPLES / "tf1_v1_sharded" / "model.ckpt-00001-of-00002"))[1] == [
+    assert tf_v1.locate(str(SAMPLES / "tf1_v1_sharded" / "model.ckpt-00001-of-00002"))[1] == [
         str(SAMPLES / "tf1_v1_sharded" / n) for n in ("model.ckpt-00000-of-00002", "model.ckpt-00001-of-00002")]
     assert not tf_v1.sniff(str(SAMPLES / "tf2_keras3_checkpoint" / "ckpt-1.index"))
-    assert detect(str(SAMPLES / "tf1_v1_sharded")).__name__.endswith("tf_v1")
+    assert detect(str(SAMPLES / "tf1_v1_sharded")) == (tf_v1, "tf-checkpoint-v1")
 
 
 def test_random_and_truncated_files_are_refused(tmp_path):

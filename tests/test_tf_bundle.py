@@ -61,7 +61,8 @@ def test_path_forms(form):
     prefix = sample_path(entry)
     path = {"prefix": prefix, "index": prefix + ".index", "data": prefix + ".data-00000-of-00001",
             "folder": prefix.rsplit("/", 1)[0]}[form]
-    assert tf_bundle.sniff(path) == prefix
+    assert tf_bundle.bundle_prefix(path) == prefix
+    assert tf_bundle.sniff(path) == "tf-checkpoint-v2"
 
 
 def test_crc32c_and_mask_match_the_reference_values():

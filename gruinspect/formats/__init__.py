@@ -1,14 +1,24 @@
 """One reader per file format, tried in order by :func:`detect`.
 
-Every reader module has the same two functions: a cheap ``sniff(path)`` that looks at magic
-bytes (never the suffix alone) and returns something truthy when it can read PATH, and
-``open(path) -> TensorStore``. Modules are imported only when tried, so listing a TF checkpoint
-never imports h5py.
+Every reader module has the same API:
+
+- ``FORMATS``: the format names it can return, e.g. ``("tf-checkpoint-v2", "tf-object-checkpoint")``;
+- ``sniff(path) -> str | None``: a cheap look at the content (magic bytes, a table's first
+  entry, never the suffix alone) naming the format found, or None when PATH is not for it;
+- ``open(path, fmt=None) -> TensorStore``: a store whose ``format`` is ``fmt`` (as sniffed when
+  None), so the name :func:`detect` reports is the one the store keeps.
+
+A reader may claim a file it will then refuse (the Keras readers claim every HDF5 and zip file) so
+that the error says what the file is. Modules are imported only when tried, so listing a TF
+checkpoint never imports h5py. Adding a reader is one module plus one line in :data:`READERS`
+(CONTRIBUTING.md).
 """
 from __future__ import annotations
 
 import importlib
 import os
+from types import ModuleType
+from typing import NamedTuple
 
 from ..errors import UnsupportedError, UsageError
 from ..store import TensorStore
@@ -17,12 +27,20 @@ from ..store import TensorStore
 READERS: list[str] = ["tf_bundle", "saved_model", "tf_v1", "keras3", "keras_h5", "graphdef"]
 
 
-def _reader(name: str):
+class Detected(NamedTuple):
+    """The reader module that claims a path and the format name its ``sniff`` found."""
+
+    reader: ModuleType
+    format: str
+
+
+def _reader(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-def detect(path: str):
-    """The reader module that can read PATH; raises a one-line error naming what PATH looks like."""
+def detect(path: str) -> Detected:
+    """The reader that can read PATH and the format it found; raises a one-line error naming
+    what PATH looks like when no reader claims it."""
     if not os.path.exists(path) and not os.path.exists(path + ".index"):
         from ._tf_paths import v1_shards  # a sharded V1 prefix names `P-00000-of-0000N` files
 
@@ -33,14 +51,26 @@ def detect(path: str):
         raise UnsupportedError(f"Unsupported file {path}: {describe(path)}.")
     for name in READERS:
         reader = _reader(name)
-        if reader.sniff(path):
-            return reader
+        fmt = reader.sniff(path)
+        if fmt:
+            return Detected(reader, fmt)
     raise UnsupportedError(f"Unsupported file {path}: {describe(path)}.")
 
 
 def open_store(path: str) -> TensorStore:
-    """Open PATH with the first reader whose ``sniff`` accepts it."""
-    return detect(path).open(path)
+    """Open PATH with the first reader whose ``sniff`` claims it; ``store.format`` is what it found."""
+    reader, fmt = detect(path)
+    return reader.open(path, fmt)
+
+
+def check_format(fmt: str | None, formats: tuple[str, ...], path: str) -> str:
+    """``fmt`` when it is one of a reader's ``formats``; the error for ``open(path, fmt)`` otherwise
+    (None: the reader's ``sniff`` did not recognise PATH)."""
+    if fmt is None:
+        raise UnsupportedError(f"Unsupported file {path}: {describe(path)}.")
+    if fmt not in formats:
+        raise UsageError(f"Unknown format {fmt!r} for {path}; this reader opens {', '.join(formats)}.")
+    return fmt
 
 
 _MAGIC = [

@@ -14,7 +14,7 @@ TrackableObjectGraph in the DT_STRING scalar `_CHECKPOINTABLE_OBJECT_GRAPH`
                                            slot_variable_node_id = 3} }
 
 ``SerializedTensor.full_name`` is the variable's own name, e.g. `bidi/forward_bgru/gru_cell/kernel`.
-:func:`name_by_object_graph` exposes model variables under it. Optimizer state keeps its key path
+:class:`ObjectCheckpointStore` exposes model variables under it. Optimizer state keeps its key path
 (minus `/.ATTRIBUTES/VARIABLE_VALUE`), so slot names keep `.OPTIMIZER_SLOT` and Keras
 optimizer variables keep their `optimizer/...` prefix, which ``layouts._common.is_optimizer_slot``
 recognises; a Keras 3 optimizer's `adam/..._momentum` full names would not be.
@@ -28,11 +28,12 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..errors import InvalidFileError
 from . import _wire
+from .tf_bundle import OBJECT_FORMAT as FORMAT
+from .tf_bundle import OBJECT_GRAPH_KEY, BundleStore
 
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-FORMAT = "tf-object-checkpoint"
 
 # Children through which an optimizer reaches the model's own variables (Keras 3 optimizers
 # track the variables they train under `_trainable_variables`).
@@ -167,36 +168,42 @@ def variable_nodes(nodes: list[TrackableObject]) -> dict[int, str]:
     return out
 
 
-def name_by_object_graph(store, overrides: dict[int, str] | None = None) -> None:
-    """Expose a bundle's tensors under their variables' own names (see the module docstring).
+class ObjectCheckpointStore(BundleStore):
+    """A TF2 object-based checkpoint: a V2 bundle whose tensors are exposed under their
+    variables' own names (see the module docstring), read from the object graph it holds.
 
-    ``store`` is a ``tf_bundle.BundleStore`` holding `_CHECKPOINTABLE_OBJECT_GRAPH`. Sets
-    ``store.object_graph`` (the parsed nodes), ``store.checkpoint_keys`` and
-    ``store.metadata["checkpoint_keys"]`` (``{exposed name: key}`` for renamed tensors),
-    replaces ``store._infos`` and sets the format to "tf-object-checkpoint". A graph that cannot
-    be decoded is an :class:`InvalidFileError`.
+    ``object_graph`` holds the parsed nodes; ``checkpoint_keys`` and
+    ``metadata["checkpoint_keys"]`` map each renamed tensor to its checkpoint key. A graph that
+    cannot be decoded, or is missing, is an :class:`InvalidFileError`.
     """
-    from ..errors import InvalidFileError
-    from ..store import TensorInfo
 
-    nodes = getattr(store, "object_graph", None)
-    if nodes is None:
-        # A damaged graph is a damaged file: say so rather than quietly losing the layer names.
-        raw = store.read(OBJECT_GRAPH_KEY)
+    format = FORMAT
+    # SavedModel variables may come from a TF1 SavedModel, whose bundle has no object graph.
+    _graph_optional = False
+
+    def __init__(self, prefix: str, *, verify_checksums: bool = True):
+        super().__init__(prefix, verify_checksums=verify_checksums)
+        self.object_graph: list[TrackableObject] | None = None
         try:
-            nodes = parse_object_graph(bytes(raw.reshape(-1)[0]))
+            if OBJECT_GRAPH_KEY in self._entries:
+                self.object_graph = self._parse_graph()  # reads that one small string tensor
+                self.name_by_graph()
+            elif not self._graph_optional:
+                raise InvalidFileError(f"Invalid TF2 object checkpoint {prefix}: it holds no object graph "
+                                       f"({OBJECT_GRAPH_KEY}).")
+        except BaseException:
+            self.close()
+            raise
+
+    def _parse_graph(self) -> list[TrackableObject]:
+        # A damaged graph is a damaged file: say so rather than quietly losing the layer names.
+        raw = self.read_key(OBJECT_GRAPH_KEY)
+        try:
+            return parse_object_graph(bytes(raw.reshape(-1)[0]))
         except (_wire.WireError, IndexError, TypeError) as exc:
-            raise InvalidFileError(f"Invalid object graph in {store.path}: {exc}.") from None
-        store.object_graph = nodes
-    entries = store._entries
-    names = tensor_names(nodes, entries, overrides)
-    store._infos = {}
-    mapping = {}
-    for key, entry in entries.items():
-        name = names[key]
-        store._infos[name] = TensorInfo(name, entry.shape, entry.dtype)
-        if name != key:
-            mapping[name] = key
-    store.checkpoint_keys = mapping
-    store.metadata["checkpoint_keys"] = mapping
-    store.format = FORMAT
+            raise InvalidFileError(f"Invalid object graph in {self.path}: {exc}.") from None
+
+    def name_by_graph(self, overrides: dict[int, str] | None = None) -> None:
+        """Expose the tensors by the object graph: ``overrides[node]`` (a SavedModel's
+        SavedVariable.name) or the variable's full_name (:func:`tensor_names`)."""
+        self._expose(tensor_names(self.object_graph or [], self._entries, overrides))

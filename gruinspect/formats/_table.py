@@ -6,6 +6,8 @@ restart offsets; a 5-byte trailer per block (compression type, masked crc32c of 
 """
 from __future__ import annotations
 
+import bisect
+import os
 import struct
 from collections.abc import Iterator
 
@@ -19,6 +21,8 @@ _TRAILER = 5
 # interval 16) and each value takes a dozen bytes or more, so its keys stay under ~16x the file.
 _KEY_EXPANSION = 16
 _NO_COMPRESSION = 0
+# TableFile reads a first block this small whole (and checks its crc) to get the first entry.
+_FIRST_BLOCK_WHOLE = 1 << 20
 _SNAPPY = 1
 
 
@@ -61,6 +65,20 @@ def read_block(data, offset: int, size: int, *, verify: bool = True) -> bytes:
     if kind == _SNAPPY:
         return snappy_decompress(contents)
     raise TableError(f"unknown block compression type {kind} at offset {offset}")
+
+
+_KEY_BOMB = f"its keys spell more than {_KEY_EXPANSION} times the file's size (a crafted table?)"
+
+
+def _capped(entries: Iterator[tuple[bytes, bytes]], file_size: int) -> Iterator[tuple[bytes, bytes]]:
+    """``entries`` of one block of a file of ``file_size`` bytes, refused once their keys spell
+    more than the table's writer could have made (see ``_KEY_EXPANSION``)."""
+    budget = _KEY_EXPANSION * file_size + (1 << 20)
+    for key, value in entries:
+        budget -= len(key)
+        if budget < 0:
+            raise TableError(_KEY_BOMB)
+        yield key, value
 
 
 def block_entries(block: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -131,9 +149,102 @@ def iter_table(data, *, verify: bool = True) -> Iterator[tuple[bytes, bytes]]:
                 raise TableError("keys out of order")
             budget -= len(key)
             if budget < 0:
-                raise TableError(f"its keys spell more than {_KEY_EXPANSION} times the file's size (a crafted table?)")
+                raise TableError(_KEY_BOMB)
             previous = key
             yield key, value
+
+
+class TableFile:
+    """One table file opened for lookups: footer and index block read, data blocks read on demand.
+
+    Unlike :func:`iter_table`, which reads the whole file, this reads only the blocks asked for:
+    the V1 reader looks slices up by key, and sniffing a V2 `.index` looks one key up.
+    """
+
+    def __init__(self, path: str, f):
+        self.path = path
+        self.file = f
+        self.size = os.fstat(f.fileno()).st_size
+        if self.size < FOOTER_SIZE:
+            raise TableError(f"{self.size} bytes is shorter than the {FOOTER_SIZE}-byte table footer", truncated=True)
+        (meta_offset, meta_size), (offset, size) = parse_footer(
+            self._pread(self.size - FOOTER_SIZE, FOOTER_SIZE), self.size)
+        # The metaindex is empty, but its checksum still guards those bytes and the handle.
+        read_block(self._pread(meta_offset, meta_size + _TRAILER), 0, meta_size)
+        index = read_block(self._pread(offset, size + _TRAILER), 0, size)
+        self.separators: list[bytes] = []
+        self.handles: list[tuple[int, int]] = []
+        for key, handle in _capped(block_entries(index), self.size):
+            try:
+                block_offset, pos = read_varint(handle, 0)
+                block_size, _ = read_varint(handle, pos)
+            except WireError as exc:
+                raise TableError(f"malformed index entry: {exc}") from None
+            if block_offset + block_size + _TRAILER > self.size - FOOTER_SIZE:
+                raise TableError(f"data block at offset {block_offset} ends past the end of the file", truncated=True)
+            self.separators.append(bytes(key))
+            self.handles.append((block_offset, block_size))
+        if not self.handles:
+            raise TableError("the table has no data blocks")
+        self._cache: dict[int, list[tuple[bytes, bytes]]] = {}
+
+    def _pread(self, offset: int, size: int) -> bytes:
+        self.file.seek(offset)
+        data = self.file.read(size)
+        if len(data) != size:
+            raise TableError(f"{self.path} ends inside the bytes {offset}..{offset + size}", truncated=True)
+        return data
+
+    def block(self, i: int) -> list[tuple[bytes, bytes]]:
+        """The entries of data block ``i`` (crc checked); the last two blocks stay cached."""
+        entries = self._cache.get(i)
+        if entries is None:
+            offset, size = self.handles[i]
+            contents = read_block(self._pread(offset, size + _TRAILER), 0, size)
+            entries = list(_capped(block_entries(contents), self.size))
+            if len(self._cache) >= 2:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[i] = entries
+        return entries
+
+    def first_entry_head(self) -> int:
+        """The first byte of the first entry's value, when its key is "" (else -1)."""
+        offset, size = self.handles[0]
+        head = self._pread(offset, min(size, 32))
+        shared, pos = read_varint(head, 0)
+        non_shared, pos = read_varint(head, pos)
+        value_len, pos = read_varint(head, pos)
+        if shared or non_shared or not value_len or pos >= len(head):
+            return -1
+        return head[pos]
+
+    def first_entry(self) -> tuple[bytes, bytes]:
+        offset, size = self.handles[0]
+        kind = self._pread(offset + size, 1)[0]
+        if size <= _FIRST_BLOCK_WHOLE or kind != 0:
+            entries = self.block(0)
+            return entries[0] if entries else (b"\xff", b"")
+        # A huge first block (a big first slice): parse its first entry only, without the crc.
+        head = self._pread(offset, min(size, 32))
+        shared, pos = read_varint(head, 0)
+        non_shared, pos = read_varint(head, pos)
+        value_len, pos = read_varint(head, pos)
+        if shared or pos + non_shared + value_len > size:
+            raise TableError("the first entry runs past its block")
+        key = self._pread(offset + pos, non_shared)
+        return key, self._pread(offset + pos + non_shared, value_len)
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under ``key``: the first block whose separator is >= key holds it."""
+        i = bisect.bisect_left(self.separators, key)
+        if i == len(self.handles):
+            return None
+        for k, value in self.block(i):
+            if k == key:
+                return value
+            if k > key:
+                break
+        return None
 
 
 def snappy_decompress(src: bytes) -> bytes:

@@ -24,17 +24,18 @@ import numpy as np
 
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
-from . import _tensor_proto, _wire
+from . import _tensor_proto, _wire, check_format
 from .tf_bundle import dtype_from_enum
 
 FORMAT = "tf-frozen-graph"
+FORMATS = (FORMAT,)
 _NODE_NAME = re.compile(rb"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*\Z")
 _OP_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SNIFF_BYTES = 4096
 
 
 def sniff(path: str) -> str | None:
-    """PATH when it is a file starting like a GraphDef: field 1 (node) holding a NodeDef whose
+    """"tf-frozen-graph" when PATH is a file starting like a GraphDef: field 1 (node) holding a NodeDef whose
     first fields are a plausible node name and op name. A SavedModel (field 1 is a varint), a
     MetaGraphDef or keras_metadata.pb (other first fields) do not pass."""
     if not os.path.isfile(path):
@@ -65,12 +66,13 @@ def sniff(path: str) -> str | None:
             return None
     except _wire.WireError:
         return None
-    return path
+    return FORMAT
 
 
-def open(path: str) -> "GraphDefStore":  # noqa: A001 - the reader API is sniff()/open()
+def open(path: str, fmt: str | None = None) -> "GraphDefStore":  # noqa: A001 - the reader API
     if sniff(path) is None:
         raise InvalidFileError(f"Invalid frozen GraphDef {path}: it does not start with a graph node.")
+    check_format(fmt or FORMAT, FORMATS, path)
     return GraphDefStore(path)
 
 

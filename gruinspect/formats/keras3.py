@@ -33,7 +33,7 @@ import tempfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import LayerInfo, TensorInfo
-from . import _h5
+from . import _h5, check_format
 from ._guard import hang_guard
 from .keras_h5 import keras_generation
 
@@ -41,6 +41,7 @@ FORMAT_ARCHIVE = "keras3-archive"
 FORMAT_FOLDER = "keras3-folder"
 FORMAT_WEIGHTS = "keras3-weights-h5"
 FORMAT_SHARDED = "keras3-weights-sharded"
+FORMATS = (FORMAT_ARCHIVE, FORMAT_FOLDER, FORMAT_WEIGHTS, FORMAT_SHARDED)
 
 WEIGHTS_H5 = "model.weights.h5"
 WEIGHTS_NPZ = "model.weights.npz"
@@ -63,10 +64,11 @@ _KNOWN_KEYS = {
 # --------------------------------------------------------------------------- sniffing
 
 
-def sniff(path: str):
-    """"folder", "zip", "sharded" or "h5" when PATH is something this reader takes, else None."""
+def sniff(path: str) -> str | None:
+    """The Keras 3 format PATH holds (one of :data:`FORMATS`), else None. Every zip file is
+    claimed as an archive, so that one that is not a Keras archive gets an error saying what it is."""
     if os.path.isdir(path):
-        return "folder" if _archive_folder_weights(path) else None
+        return FORMAT_FOLDER if _archive_folder_weights(path) else None
     if not os.path.isfile(path):
         return None
     try:
@@ -75,11 +77,11 @@ def sniff(path: str):
     except OSError:
         return None
     if head.startswith(_ZIP_MAGIC):
-        return "zip"
+        return FORMAT_ARCHIVE
     if head.lstrip()[:1] == b"{" and b'"weight_map"' in head:
-        return "sharded"
+        return FORMAT_SHARDED
     if _h5.is_hdf5(path) and _is_keras3_h5(path):
-        return "h5"
+        return FORMAT_WEIGHTS
     return None
 
 
@@ -107,12 +109,12 @@ def _is_keras3_h5(path: str) -> bool:
 # --------------------------------------------------------------------------- opening
 
 
-def open(path: str) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/open()
-    kind = sniff(path)
-    store = Keras3Store(path)
+def open(path: str, fmt: str | None = None) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/open()
+    fmt = check_format(fmt or sniff(path), FORMATS, path)
+    store = Keras3Store(path, fmt)
     try:
         with hang_guard(_h5.hang_message(path)):
-            _open_kind(store, kind, path)
+            _open_format(store, path)
     except GruInspectError:
         store.close()
         raise
@@ -122,18 +124,15 @@ def open(path: str) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/
     return store
 
 
-def _open_kind(store: "Keras3Store", kind: str, path: str) -> None:
-    if kind == "zip":
+def _open_format(store: "Keras3Store", path: str) -> None:
+    if store.format == FORMAT_ARCHIVE:
         store.open_archive()
-    elif kind == "folder":
+    elif store.format == FORMAT_FOLDER:
         store.open_folder()
-    elif kind == "sharded":
+    elif store.format == FORMAT_SHARDED:
         store.open_sharded(path)
-    elif kind == "h5":
-        store.format = FORMAT_WEIGHTS
-        store.open_h5_files([(path, path)])
     else:
-        raise UnsupportedError(f"Unsupported file {path}: it is not a Keras 3 archive or weights file.")
+        store.open_h5_files([(path, path)])
     store.finish()
 
 
@@ -182,10 +181,10 @@ class _Window(io.RawIOBase):
 class Keras3Store(_h5.H5Store):
     """Keras 3 weights from an archive, folder, single `.weights.h5` or sharded set."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fmt: str) -> None:
         super().__init__()
         self.path = path
-        self.format = ""
+        self.format = fmt
         self.config: dict | None = None
         self._tree = _Tree()
         self._npz: dict[str, tuple] = {}
@@ -196,7 +195,6 @@ class Keras3Store(_h5.H5Store):
         import zipfile
 
         path = self.path
-        self.format = FORMAT_ARCHIVE
         try:
             zf = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
@@ -232,7 +230,6 @@ class Keras3Store(_h5.H5Store):
 
     def open_folder(self) -> None:
         path = self.path
-        self.format = FORMAT_FOLDER
         weights = _archive_folder_weights(path)
         config_path = os.path.join(path, "config.json")
         self.config = _json_value(_read_small_file(config_path), config_path)
@@ -247,11 +244,9 @@ class Keras3Store(_h5.H5Store):
         elif weights == WEIGHTS_NPZ:
             self._open_npz(wpath, wpath)
         else:
-            self.open_sharded(wpath, keep_format=True)
+            self.open_sharded(wpath)
 
-    def open_sharded(self, index_path: str, *, keep_format: bool = False) -> None:
-        if not keep_format:
-            self.format = FORMAT_SHARDED
+    def open_sharded(self, index_path: str) -> None:
         index = _json_value(_read_small_file(index_path), index_path)
         folder = os.path.dirname(os.path.abspath(index_path))
         sources = []

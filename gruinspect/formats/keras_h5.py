@@ -22,34 +22,63 @@ import copy
 import json
 import re
 
-from ..errors import GruInspectError, InvalidFileError, UnsupportedError
+from ..errors import GruInspectError, InvalidFileError, UnsupportedError, UsageError
 from ..store import LayerInfo
-from . import _h5
+from . import _h5, check_format
 from ._guard import hang_guard
 
 FORMAT_MODEL = "keras-h5"
 FORMAT_WEIGHTS = "keras-h5-weights"
+FORMATS = (FORMAT_MODEL, FORMAT_WEIGHTS)
+HDF5 = "hdf5"  # what sniff says of an HDF5 file holding no Keras 1/2 weights (open refuses it)
 
 CONTAINERS = ("Sequential", "Functional", "Model")
 _CELL_COMPONENT = re.compile(r"(^|_)cell(_\d+)?$")
 
 
-def sniff(path: str):
-    """Truthy for any HDF5 file (the Keras 3 reader, tried first, takes Keras 3 ones)."""
-    return "hdf5" if _h5.is_hdf5(path) else None
+def sniff(path: str) -> str | None:
+    """"keras-h5" (a whole model) or "keras-h5-weights" for a Keras 1/2 HDF5 file, "hdf5" for
+    any other HDF5 file (claimed, so that opening it says what it is; the Keras 3 reader, tried
+    first, takes Keras 3 ones), None for anything else."""
+    if not _h5.is_hdf5(path):
+        return None
+    try:
+        import h5py
+
+        with hang_guard(_h5.hang_message(path)), h5py.File(path, "r") as f:
+            return keras_format(f) or HDF5
+    except Exception:  # a damaged file: open() says what is wrong with it
+        return HDF5
 
 
-def open(path: str) -> "KerasH5Store":  # noqa: A001 - the reader API is sniff()/open()
+def keras_format(f) -> str | None:
+    """FORMAT_MODEL when the open HDF5 file ``f`` holds a saved model, FORMAT_WEIGHTS for
+    `save_weights` files, None when it holds no Keras 1/2 weights."""
+    group = f.get("model_weights")
+    if isinstance(group, _group_type()) and _h5.has_name_list(group, "layer_names"):
+        return FORMAT_MODEL
+    return FORMAT_WEIGHTS if _h5.has_name_list(f, "layer_names") else None
+
+
+def open(path: str, fmt: str | None = None) -> "KerasH5Store":  # noqa: A001 - the reader API is sniff()/open()
+    """The Keras 1/2 weights of PATH. ``fmt`` (what :func:`sniff` found) is checked against the
+    file's content; a file of another kind is refused."""
+    if fmt is not None and fmt != HDF5:
+        check_format(fmt, FORMATS, path)
     with hang_guard(_h5.hang_message(path)):
         f = _h5.open_file(path, path)
         try:
-            return KerasH5Store(path, f)
+            store = KerasH5Store(path, f)
         except GruInspectError:
             f.close()
             raise
         except Exception as exc:  # h5py surprises on malformed files
             f.close()
             raise _h5.h5_error(path, exc) from None
+    if fmt not in (None, HDF5, store.format):
+        store.close()
+        raise UsageError(f"Cannot open {path} as {fmt}: it is a {store.format} file.")
+    return store
 
 
 def keras_generation(version: str | None) -> str:
@@ -78,14 +107,10 @@ class KerasH5Store(_h5.H5Store):
         super().__init__()
         self.path = path
         index = self.add_file(f, path)
-        if isinstance(f.get("model_weights"), _group_type()) and _h5.has_name_list(f["model_weights"], "layer_names"):
-            self.format = FORMAT_MODEL
-            root = f["model_weights"]
-        elif _h5.has_name_list(f, "layer_names"):
-            self.format = FORMAT_WEIGHTS
-            root = f
-        else:
+        self.format = keras_format(f) or ""
+        if not self.format:
             raise UnsupportedError(not_keras_message(path, f))
+        root = f["model_weights"] if self.format == FORMAT_MODEL else f
         version = _h5.attr_text(f, "keras_version") or _h5.attr_text(root, "keras_version")
         backend = _h5.attr_text(f, "backend") or _h5.attr_text(root, "backend")
         self.generation = keras_generation(version)

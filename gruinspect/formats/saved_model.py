@@ -1,6 +1,7 @@
 """TensorFlow SavedModel folders: `saved_model.pb` + `variables/variables.{index,data-*}`.
 
-FORMATS.md §2.2. The weights are an ordinary V2 bundle (read by ``tf_bundle.BundleStore``); this
+FORMATS.md §2.2. The weights are a V2 bundle (read as an object checkpoint when it has an object
+graph, ``_object_graph.ObjectCheckpointStore``, else by its keys); this
 reader adds names and layers from the two protobufs next to it, walked without copying:
 
     saved_model.pb: SavedModel { meta_graphs = 2: MetaGraphDef { meta_info_def = 1 {tags = 4,
@@ -24,10 +25,11 @@ import os
 
 from ..errors import InvalidFileError
 from ..store import LayerInfo
-from . import _object_graph, _tensor_proto, _wire
-from .tf_bundle import BundleStore
+from . import _object_graph, _tensor_proto, _wire, check_format
+from ._object_graph import ObjectCheckpointStore
 
 FORMAT = "tf-saved-model"
+FORMATS = (FORMAT,)
 _PROTO = "saved_model.pb"
 _TEXT = "saved_model.pbtxt"
 _KERAS = "keras_metadata.pb"
@@ -56,14 +58,15 @@ def folder_of(path: str) -> str | None:
 
 
 def sniff(path: str) -> str | None:
-    """The folder when PATH is a SavedModel with a variables bundle, else None."""
-    return folder_of(path)
+    """"tf-saved-model" when PATH is a SavedModel with a variables bundle, else None."""
+    return FORMAT if folder_of(path) else None
 
 
-def open(path: str) -> "SavedModelStore":  # noqa: A001 - the reader API is sniff()/open()
+def open(path: str, fmt: str | None = None) -> "SavedModelStore":  # noqa: A001 - the reader API
     folder = folder_of(path)
     if folder is None:
         raise InvalidFileError(f"Invalid SavedModel {path}: no saved_model.pb with a variables bundle found.")
+    check_format(fmt or FORMAT, FORMATS, path)
     return SavedModelStore(folder)
 
 
@@ -77,8 +80,11 @@ class _SavedObject:
         self.metadata = ""
 
 
-class SavedModelStore(BundleStore):
+class SavedModelStore(ObjectCheckpointStore):
     """The variables of a SavedModel, named by SavedVariable.name, with Keras layers when known."""
+
+    format = FORMAT
+    _graph_optional = True  # a TF1 SavedModel's bundle keeps its variables' TF1 names
 
     def __init__(self, folder: str):
         super().__init__(os.path.join(folder, "variables", "variables"))
@@ -86,14 +92,13 @@ class SavedModelStore(BundleStore):
         self.folder = folder
         try:
             nodes = self._saved_objects()
-            checkpoint_nodes = getattr(self, "object_graph", None)
+            checkpoint_nodes = self.object_graph
             if checkpoint_nodes is not None and nodes:
                 self._name_variables(nodes, checkpoint_nodes)
             self.layers = self._keras_layers(nodes, checkpoint_nodes)
         except BaseException:
             self.close()
             raise
-        self.format = FORMAT  # after the object-graph naming, which sets "tf-object-checkpoint"
 
     # -- saved_model.pb --------------------------------------------------------------------
     def _saved_objects(self) -> list[_SavedObject]:
@@ -170,7 +175,7 @@ class SavedModelStore(BundleStore):
                 "checkpoint's; variables are named by the checkpoint's full names."
             )
             return
-        _object_graph.name_by_object_graph(self, overrides)
+        self.name_by_graph(overrides)
 
     # -- Keras layers ----------------------------------------------------------------------
     def _keras_layers(self, nodes: list[_SavedObject], checkpoint_nodes) -> list[LayerInfo]:

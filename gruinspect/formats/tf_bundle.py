@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import ChecksumError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore, numpy_dtype
-from . import _wire
+from . import _wire, check_format
 from ._crc import crc32c, mask
-from ._table import TableError, iter_table
+from ._table import TableError, TableFile, iter_table
 from ._tf_paths import bundle_prefix
 
 if TYPE_CHECKING:  # numpy is imported where tensor data is read: `list` never imports it
@@ -40,18 +40,44 @@ def dtype_from_enum(value: int) -> str:
     return DTYPES.get(value, f"dt_{value}")
 
 
+OBJECT_FORMAT = "tf-object-checkpoint"
+FORMATS = (FORMAT, OBJECT_FORMAT)
+# The DT_STRING scalar holding a TF2 checkpoint's object graph (TF `python/checkpoint/checkpoint.py`,
+# `base.OBJECT_GRAPH_PROTO_KEY`); a name-based TF1 checkpoint has none.
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
 def sniff(path: str) -> str | None:
-    """The bundle prefix when PATH names a V2 checkpoint (its `.index` exists), else None.
+    """"tf-object-checkpoint" when PATH names a V2 bundle holding a TF2 object graph,
+    "tf-checkpoint-v2" for any other bundle (its `.index` exists), else None.
 
-    A damaged `.index` is still claimed here, so that opening it says what is wrong with it.
+    Looks the object-graph key up through the index block (one data block read). A damaged
+    `.index` is still claimed, so that opening it says what is wrong with it.
     """
-    return bundle_prefix(path)
+    prefix = bundle_prefix(path)
+    if prefix is None:
+        return None
+    return OBJECT_FORMAT if _has_object_graph(prefix + ".index") else FORMAT
 
 
-def open(path: str) -> "BundleStore":  # noqa: A001 - the reader API is sniff()/open()
-    prefix = sniff(path)
+def _has_object_graph(index_path: str) -> bool:
+    try:
+        with builtins.open(index_path, "rb") as f:
+            return TableFile(index_path, f).get(OBJECT_GRAPH_KEY.encode()) is not None
+    except (OSError, TableError, _wire.WireError, ValueError):
+        return False
+
+
+def open(path: str, fmt: str | None = None) -> "BundleStore":  # noqa: A001 - the reader API is sniff()/open()
+    """The bundle PATH names. As "tf-object-checkpoint" (what :func:`sniff` says of a TF2
+    checkpoint) its tensors are named by the object graph; as "tf-checkpoint-v2" by their keys."""
+    prefix = bundle_prefix(path)
     if prefix is None:
         raise InvalidFileError(f"Invalid TensorFlow checkpoint {path}: no `.index` table found.")
+    if check_format(fmt or sniff(path), FORMATS, path) == OBJECT_FORMAT:
+        from ._object_graph import ObjectCheckpointStore
+
+        return ObjectCheckpointStore(prefix)
     return BundleStore(prefix)
 
 
@@ -104,10 +130,10 @@ def slice_from_proto(fields: dict) -> list[tuple[int, int | None]]:
 
 
 class BundleStore(TensorStore):
-    """A V2 bundle opened by prefix. Reads tensors lazily; verifies crc32c on every read."""
+    """A V2 bundle opened by prefix, tensors named by their keys. Reads tensors lazily; verifies
+    crc32c on every read. Subclasses expose other names with :meth:`_expose`."""
 
     format = FORMAT
-    checkpoint_keys: dict[str, str] = {}  # set per store by _object_graph.name_by_object_graph
 
     def __init__(self, prefix: str, *, verify_checksums: bool = True):
         super().__init__()
@@ -118,15 +144,32 @@ class BundleStore(TensorStore):
         self._entries: dict[str, _Entry] = {}
         self._slice_entries: dict[bytes, _Entry] = {}
         self._files: dict[int, object] = {}
+        # {exposed name: checkpoint key} for tensors exposed under another name than their key
+        self.checkpoint_keys: dict[str, str] = {}
         try:
             self._load_index()
-            if "_CHECKPOINTABLE_OBJECT_GRAPH" in self._entries:  # TF2 object-based checkpoint
-                from ._object_graph import name_by_object_graph
-
-                name_by_object_graph(self)  # reads that one small string tensor
         except BaseException:
             self.close()
             raise
+
+    def _expose(self, names: dict[str, str]) -> None:
+        """Expose each tensor under ``names[key]`` (every key of the index, names unique)."""
+        self._infos = {}
+        mapping = {}
+        for key, entry in self._entries.items():
+            name = names[key]
+            self._infos[name] = TensorInfo(name, entry.shape, entry.dtype)
+            if name != key:
+                mapping[name] = key
+        self.checkpoint_keys = mapping
+        self.metadata["checkpoint_keys"] = mapping
+
+    def read_key(self, key: str) -> np.ndarray:
+        """The tensor stored under checkpoint key ``key``, whatever name it is exposed under."""
+        entry = self._entries[key]
+        if entry.slices:
+            return self._assemble(key, entry)
+        return self._read_entry(key, entry)
 
     # -- index ---------------------------------------------------------------------------
     def _load_index(self) -> None:
@@ -301,11 +344,7 @@ class BundleStore(TensorStore):
 
     # -- data ----------------------------------------------------------------------------
     def read(self, name: str) -> np.ndarray:
-        name = self.checkpoint_keys.get(name, name)  # exposed name -> key (object checkpoints)
-        entry = self._entries[name]
-        if entry.slices:
-            return self._assemble(name, entry)
-        return self._read_entry(name, entry)
+        return self.read_key(self.checkpoint_keys.get(name, name))  # exposed name -> key
 
     def _shard(self, shard_id: int):
         f = self._files.get(shard_id)

@@ -15,7 +15,6 @@ slice, checked against its crc32c), so reads never scan the table.
 """
 from __future__ import annotations
 
-import bisect
 import builtins
 import math
 import os
@@ -25,15 +24,14 @@ import numpy as np
 
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
-from . import _tensor_proto, _wire
-from ._table import FOOTER_SIZE, TableError, block_entries, parse_footer, read_block
+from . import _tensor_proto, _wire, check_format
+from ._table import TableError, TableFile
 from ._tf_paths import latest_from_state, v1_shards
 from .tf_bundle import dtype_from_enum, shape_from_proto, slice_from_proto, slice_key, slice_region
 
 FORMAT = "tf-checkpoint-v1"
+FORMATS = (FORMAT,)
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})$")
-_FIRST_BLOCK_WHOLE = 1 << 20  # read the first block whole (and check its crc) up to this size
-_TRAILER = 5
 
 
 def checkpoint_files(path: str) -> tuple[str, list[str]] | None:
@@ -55,7 +53,7 @@ def checkpoint_files(path: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def sniff(path: str) -> tuple[str, list[str]] | None:
+def locate(path: str) -> tuple[str, list[str]] | None:
     """``(prefix, files)`` when PATH is a V1 checkpoint: a table whose first entry is the slice meta."""
     found = checkpoint_files(path)
     if found is None or not _looks_like_v1(found[1][0]):
@@ -63,10 +61,16 @@ def sniff(path: str) -> tuple[str, list[str]] | None:
     return found
 
 
-def open(path: str) -> "V1Store":  # noqa: A001 - the reader API is sniff()/open()
-    found = sniff(path)
+def sniff(path: str) -> str | None:
+    """"tf-checkpoint-v1" when PATH is a V1 checkpoint (see :func:`locate`), else None."""
+    return FORMAT if locate(path) else None
+
+
+def open(path: str, fmt: str | None = None) -> "V1Store":  # noqa: A001 - the reader API is sniff()/open()
+    found = locate(path)
     if found is None:
         raise InvalidFileError(f"Invalid TensorFlow V1 checkpoint {path}: no checkpoint file with a slice table found.")
+    check_format(fmt or FORMAT, FORMATS, path)
     return V1Store(*found)
 
 
@@ -75,99 +79,10 @@ def _looks_like_v1(path: str) -> bool:
     field 1 (SavedTensorSlices.meta), where a V2 `.index` header starts with field 1 as a varint."""
     try:
         with builtins.open(path, "rb") as f:
-            table = _Table(path, f)
+            table = TableFile(path, f)
             return table.first_entry_head() == 0x0A
     except (OSError, TableError, _wire.WireError, ValueError):
         return False
-
-
-class _Table:
-    """One table file: footer, index block and lazily read data blocks."""
-
-    def __init__(self, path: str, f):
-        self.path = path
-        self.file = f
-        self.size = os.fstat(f.fileno()).st_size
-        if self.size < FOOTER_SIZE:
-            raise TableError(f"{self.size} bytes is shorter than the {FOOTER_SIZE}-byte table footer", truncated=True)
-        (meta_offset, meta_size), (offset, size) = parse_footer(
-            self._pread(self.size - FOOTER_SIZE, FOOTER_SIZE), self.size)
-        # The metaindex is empty, but its checksum still guards those bytes and the handle.
-        read_block(self._pread(meta_offset, meta_size + _TRAILER), 0, meta_size)
-        index = read_block(self._pread(offset, size + _TRAILER), 0, size)
-        self.separators: list[bytes] = []
-        self.handles: list[tuple[int, int]] = []
-        for key, handle in block_entries(index):
-            try:
-                block_offset, pos = _wire.read_varint(handle, 0)
-                block_size, _ = _wire.read_varint(handle, pos)
-            except _wire.WireError as exc:
-                raise TableError(f"malformed index entry: {exc}") from None
-            if block_offset + block_size + _TRAILER > self.size - FOOTER_SIZE:
-                raise TableError(f"data block at offset {block_offset} ends past the end of the file", truncated=True)
-            self.separators.append(bytes(key))
-            self.handles.append((block_offset, block_size))
-        if not self.handles:
-            raise TableError("the table has no data blocks")
-        self._cache: dict[int, list[tuple[bytes, bytes]]] = {}
-
-    def _pread(self, offset: int, size: int) -> bytes:
-        self.file.seek(offset)
-        data = self.file.read(size)
-        if len(data) != size:
-            raise TableError(f"{self.path} ends inside the bytes {offset}..{offset + size}", truncated=True)
-        return data
-
-    def block(self, i: int) -> list[tuple[bytes, bytes]]:
-        """The entries of data block ``i`` (crc checked); the last two blocks stay cached."""
-        entries = self._cache.get(i)
-        if entries is None:
-            offset, size = self.handles[i]
-            contents = read_block(self._pread(offset, size + _TRAILER), 0, size)
-            entries = list(block_entries(contents))
-            if len(self._cache) >= 2:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[i] = entries
-        return entries
-
-    def first_entry_head(self) -> int:
-        """The first byte of the first entry's value, when its key is "" (else -1)."""
-        offset, size = self.handles[0]
-        head = self._pread(offset, min(size, 32))
-        shared, pos = _wire.read_varint(head, 0)
-        non_shared, pos = _wire.read_varint(head, pos)
-        value_len, pos = _wire.read_varint(head, pos)
-        if shared or non_shared or not value_len or pos >= len(head):
-            return -1
-        return head[pos]
-
-    def first_entry(self) -> tuple[bytes, bytes]:
-        offset, size = self.handles[0]
-        kind = self._pread(offset + size, 1)[0]
-        if size <= _FIRST_BLOCK_WHOLE or kind != 0:
-            entries = self.block(0)
-            return entries[0] if entries else (b"\xff", b"")
-        # A huge first block (a big first slice): parse its first entry only, without the crc.
-        head = self._pread(offset, min(size, 32))
-        shared, pos = _wire.read_varint(head, 0)
-        non_shared, pos = _wire.read_varint(head, pos)
-        value_len, pos = _wire.read_varint(head, pos)
-        if shared or pos + non_shared + value_len > size:
-            raise TableError("the first entry runs past its block")
-        key = self._pread(offset + pos, non_shared)
-        return key, self._pread(offset + pos + non_shared, value_len)
-
-    def get(self, key: bytes) -> bytes | None:
-        """The value stored under ``key``: the first block whose separator is >= key holds it."""
-        i = bisect.bisect_left(self.separators, key)
-        if i == len(self.handles):
-            return None
-        for k, value in self.block(i):
-            if k == key:
-                return value
-            if k > key:
-                break
-        return None
 
 
 class _Tensor:
@@ -190,7 +105,7 @@ class V1Store(TensorStore):
         self.prefix = prefix
         self.files = files
         self._handles = []
-        self._tables: list[_Table] = []
+        self._tables: list[TableFile] = []
         self._tensors: dict[str, _Tensor] = {}
         try:
             self._check_shards()
@@ -231,7 +146,7 @@ class V1Store(TensorStore):
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
         self._handles.append(f)
         try:
-            table = _Table(path, f)
+            table = TableFile(path, f)
             key, value = table.first_entry()
             if key != b"":
                 raise TableError("the first entry is not the slice meta (key \"\")")

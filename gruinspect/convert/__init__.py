@@ -270,12 +270,14 @@ def conventions() -> list[tuple[Convention, str]]:
     """The source conventions of the verdict table: every layout spec's rows, in registry order."""
     from ..layouts import specs
 
-    rows: dict[Convention, str] = {}
+    rows: dict[Convention, list[str]] = {}
     for spec in specs():
         for row in spec.conventions:
             conv = Convention(row.reset_after, row.recurrent_activation, row.activation, row.biases)
-            rows.setdefault(conv, row.seen_in)
-    return list(rows.items())
+            seen = rows.setdefault(conv, [])
+            if row.seen_in not in seen:
+                seen.append(row.seen_in)
+    return [(conv, "; ".join(seen)) for conv, seen in rows.items()]
 
 
 def verdict_table() -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..cell import GruCell
 from ._common import join, scopes_with, weights
 from .tf_gru_cell import build
-from .spec import LayoutSpec, Oracle, Ref
+from .spec import ConventionRow, LayoutSpec, Oracle, Ref
 
 LAYOUT = "tf-gru-block-cell"
 
@@ -49,5 +49,6 @@ SPEC = LayoutSpec(
     equations=Ref("gruinspect.layouts.tf_gru_cell:equations"),
     equations_source="tensorflow core/kernels/rnn/gru_ops.h (GRUBlockCell computes GRUCell's equations)",
     oracle=Oracle(Ref("gruinspect.oracle.tf1:gru_block_cell_oracle"), needs=("tensorflow",)),
+    conventions=(ConventionRow(False, "sigmoid", "tanh", "one", "GRUBlockCell"),),
     samples=("gru_block_cell", "gru_block_cell_swapped"),
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..cell import Block, BlockSource, GruCell, vector_blocks
 from ._common import common_dtype
-from .spec import LayoutSpec, Oracle, Ref
+from .spec import ConventionRow, LayoutSpec, Oracle, Ref
 from ._keras import CUDNN_LAYOUT, KERAS_GATES, Candidate, cell_config, config_units, find_cells_by, gru_shapes
 
 LAYOUT = CUDNN_LAYOUT
@@ -108,6 +108,7 @@ SPEC = LayoutSpec(
     equations=Ref(f"{__name__}:equations"),
     equations_source="tf_keras src/layers/rnn/cudnn_gru.py and src/saving/legacy/hdf5_format.py _convert_rnn_weights",
     oracle=Oracle(Ref("gruinspect.oracle.keras:cudnn_gru_oracle"), needs=("tensorflow", "tf_keras")),
+    conventions=(ConventionRow(True, "sigmoid", "tanh", "two", "CuDNNGRU"),),
     samples=("tfkeras_cudnn_gru",),
     transforms={"cudnn_kernel": (Ref(f"{__name__}:_cudnn_kernel"), Ref(f"{__name__}:_cudnn_kernel_inverse"))},
 )

@@ -85,6 +85,11 @@ def build(cand: Candidate, store, problems: list[str]) -> GruCell | None:
         problems.append(f"{cand.name} is a Keras GRU with reset_after={reset_after} but its bias has shape "
                         f"{list(cand.tensors['bias'].shape)}")
         return None
+    if reset_after and config.get("runtime") == "tfjs":
+        # tfjs-layers src/layers/recurrent.ts, GRUCell constructor: "GRUCell does not support reset_after
+        # parameter set to true."
+        notes.append("the TensorFlow.js runtime cannot run this GRU: tfjs-layers' GRUCell refuses reset_after=True, "
+                     "so tf.loadLayersModel fails on this model (its weights are still read and verified here)")
     dtype, dtype_problem = common_dtype(cand.name, cand.tensors)
     if dtype_problem:
         problems.append(dtype_problem)
@@ -122,8 +127,9 @@ SPEC = LayoutSpec(
     oracle=Oracle(Ref("gruinspect.oracle.keras:keras_gru_oracle"), needs=("tensorflow", "tf_keras"),
                   needs_for=Ref("gruinspect.oracle.keras:keras_gru_needs")),
     conventions=(
+        ConventionRow(False, "sigmoid", "tanh", "one", "Keras GRU(reset_after=False) since Keras 2.3"),
         ConventionRow(False, "sigmoid", "tanh", "none", "Keras GRU(reset_after=False, use_bias=False)"),
-        ConventionRow(True, "sigmoid", "tanh", "two", "Keras GRU(reset_after=True): tf.keras 2.x, Keras 3; CuDNNGRU"),
+        ConventionRow(True, "sigmoid", "tanh", "two", "Keras GRU(reset_after=True): tf.keras 2.x, Keras 3"),
         ConventionRow(True, "sigmoid", "tanh", "none", "Keras GRU(reset_after=True, use_bias=False)"),
         ConventionRow(True, "hard_sigmoid_keras2", "tanh", "two",
                       "tf.keras / Keras 2 GRU(reset_after=True, hard_sigmoid)"),

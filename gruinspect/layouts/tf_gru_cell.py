@@ -98,8 +98,7 @@ SPEC = LayoutSpec(
     equations=Ref(f"{__name__}:equations"),
     equations_source="tensorflow python/ops/rnn_cell_impl.py GRUCell.call (tf_keras src/layers/rnn/legacy_cells.py)",
     oracle=Oracle(Ref("gruinspect.oracle.tf1:gru_cell_oracle"), needs=("tensorflow",)),
-    conventions=(ConventionRow(False, "sigmoid", "tanh", "one",
-                               "TF1 GRUCell, GRUBlockCell; Keras GRU(reset_after=False) since Keras 2.3"),),
+    conventions=(ConventionRow(False, "sigmoid", "tanh", "one", "TF1 GRUCell"),),
     samples=("tf1_gru_single", "tf1_multi_rnn", "tf1_bidirectional", "tf1_float16", "tf1_float64",
              "tf1_legacy_r012", "tf1_legacy_r10", "tf1_sharded", "tf1_partitioned"),
 )

@@ -9,7 +9,7 @@ import numpy as np
 
 from .blocks import BlockData, map_blocks, select_cells
 from .cell import GATES, ROLES
-from .inventory import open_cells
+from .listing import open_cells
 
 # Elements per float64 pass: 512 KiB, so the several passes over a chunk hit the CPU cache
 # instead of memory, and the temporary memory of a huge block stays small.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..inventory import list_cells
+from ..listing import list_cells
 from ..layouts._common import is_optimizer_slot
 from .options import common_options, path_argument
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..export import FORMATS, split
+from ..splitting import FORMATS, split
 from .options import cell_option, common_options, path_argument
 
 

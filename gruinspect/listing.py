@@ -1,0 +1,71 @@
+"""`list`: which GRU cells a file holds, read from names and shapes only (no tensor data)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .cell import GruCell
+from .formats import open_store
+from .layouts import find_cells
+from .layouts._common import is_optimizer_slot
+from .store import TensorInfo, TensorStore
+
+
+@dataclass
+class Inventory:
+    path: str
+    format: str
+    cells: list[GruCell]
+    problems: list[str] = field(default_factory=list)
+    tensors: list[TensorInfo] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def source(self) -> dict:
+        return {"path": self.path, "format": self.format}
+
+    def other_tensors(self) -> list[TensorInfo]:
+        """Tensors that belong to no cell, optimizer state included (marked in JSON)."""
+        used = {t for c in self.cells for t in c.tensors.values()}
+        return [t for t in self.tensors if t.name not in used]
+
+    def to_json(self, *, all_tensors: bool = False) -> dict:
+        out = {"source": self.source, "cells": [c.summary() for c in self.cells], "problems": self.problems}
+        if all_tensors:
+            out["tensors"] = [
+                {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+                 "cell": self.cell_of(t.name), "optimizer_slot": is_optimizer_slot(t.name)}
+                for t in self.tensors
+            ]
+        return out
+
+    def cell_of(self, tensor: str) -> str | None:
+        for c in self.cells:
+            if tensor in c.tensors.values():
+                return c.name
+        return None
+
+
+@contextmanager
+def open_cells(path: str):
+    """Open PATH and find its cells: ``with open_cells(p) as (store, inventory): ...``."""
+    store: TensorStore = open_store(path)
+    try:
+        discovery = find_cells(store)
+        yield store, Inventory(
+            path=path, format=store.format, cells=discovery.cells, problems=discovery.problems,
+            tensors=list(store.infos().values()), metadata=dict(store.metadata),
+        )
+    finally:
+        store.close()
+
+
+def list_cells(path: str) -> Inventory:
+    """Every GRU cell in PATH with its layout, sizes and dtype; reads no tensor data.
+
+    >>> inv = list_cells("sample_checkpoints/tf1_gru_single/model.ckpt")  # doctest: +SKIP
+    >>> [(c.name, c.layout, c.input_size, c.units) for c in inv.cells]     # doctest: +SKIP
+    [('rnn/gru_cell', 'tf-gru-cell', 3, 4)]
+    """
+    with open_cells(path) as (_, inventory):
+        return inventory

@@ -1,0 +1,238 @@
+"""`split`: write every block as a plain array file plus a manifest, atomically.
+
+Output goes to a staging folder beside the target and is renamed into place only when every file
+and the manifest are written (:class:`gruinspect.output.OutputFolder`), so a failure leaves
+nothing behind and an existing folder is replaced only with ``force``, in one step.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import __version__
+from .blocks import BlockData, blocks_by_tensor, iter_blocks, map_blocks, select_cells
+from .errors import UsageError
+from .listing import open_cells
+from .output import MANIFEST, OutputFolder, array_record, check_output_folder, write_manifest
+
+FORMATS = ("npy", "npz")
+__all__ = ["FORMATS", "MANIFEST", "SplitResult", "check_output_folder", "safe_name", "split", "unique_names"]
+
+
+class _HashingWriter:
+    """A write-only file wrapper that hashes what passes through it."""
+
+    def __init__(self, f):
+        self._f = f
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        return self._f.write(data)
+
+
+def safe_name(cell_name: str) -> str:
+    """A single path component from a scope: no separators, no `..`, nothing hidden, ASCII only."""
+    parts = [re.sub(r"[^A-Za-z0-9_.-]", "_", p) for p in cell_name.split("/") if p]
+    name = "__".join(p.strip(".") or "_" for p in parts) or "cell"
+    return name[:150]
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """The names made distinct (case-insensitively) by suffixes -2, -3...: ``x, x, x-2 -> x, x-2, x-2-2``."""
+    taken: set[str] = set()  # lower case: case-insensitive file systems
+    out = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.lower() in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def _as_written(values: np.ndarray, dtype: str) -> np.ndarray:
+    # bfloat16 is not a numpy dtype other tools read; float32 holds every bfloat16 exactly.
+    return values.astype(np.float32) if dtype == "bfloat16" else values
+
+
+@dataclass
+class SplitResult:
+    out: str
+    manifest: dict
+
+    @property
+    def files(self) -> int:
+        return sum(len(c["arrays"]) for c in self.manifest["cells"])
+
+
+def split(path: str, out: str, *, patterns=None, fmt: str = "npy", names: bool = False,
+          force: bool = False, progress=None) -> SplitResult:
+    """Write each selected cell's blocks under ``out`` and return the manifest written.
+
+    ``progress(done_blocks, total_blocks)`` is called as blocks are written, when given.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"Unsupported output format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    check_output_folder(out, force, [path])
+    with open_cells(path) as (store, inventory), OutputFolder(out, force=force) as staging:
+        cells = select_cells(inventory.cells, patterns)
+        manifest = _write_all(store, inventory, cells, staging.path, fmt, names, progress)
+        staging.commit()
+    return SplitResult(out, manifest)
+
+
+def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
+    slugs = unique_names([safe_name(c.name) for c in cells])
+    entries = {}
+    zips = {}
+    total = sum(len(c.blocks) for c in cells)
+    done = 0
+    for slug, cell in zip(slugs, cells):
+        entry = cell.summary()
+        entry["arrays"] = []
+        entries[id(cell)] = (slug, entry)
+        if fmt == "npy":
+            os.mkdir(os.path.join(tmp, slug))
+        else:
+            import zipfile  # only for npz: start-up time
+
+            entry["file"] = f"{slug}.npz"
+            zips[id(cell)] = zipfile.ZipFile(os.path.join(tmp, entry["file"]), "w", zipfile.ZIP_STORED)
+    if fmt == "npy":
+        # Blocks are written by worker threads in parallel, each streaming its rows from the file
+        # (blocks.map_blocks); the manifest keeps the sequential order.
+        def write(cell, block, values):
+            slug = entries[id(cell)][0]
+            path = os.path.join(tmp, slug, f"{block.key}.npy")
+            digest = _write_npy(path, values)
+            written = _written_dtype(values.dtype)
+            if names:
+                _link_or_copy(path, os.path.join(tmp, slug, f"{block.code_name}.npy"))
+            return digest, str(written)
+
+        results = map_blocks(store, cells, write, progress=progress)
+        for cell, written in zip(cells, results):
+            slug, entry = entries[id(cell)]
+            blocks = [b for bs in blocks_by_tensor(cell).values() for b in bs]
+            for block, (digest, dtype) in zip(blocks, written):
+                entry["arrays"].append(array_record(block, dtype, cell.dtype, file=f"{slug}/{block.key}.npy",
+                                                    sha256=digest,
+                                                    alias=f"{slug}/{block.code_name}.npy" if names else None))
+    try:
+        for cell, block, values in (iter_blocks(store, cells) if fmt == "npz" else ()):
+            slug, entry = entries[id(cell)]
+            values = _as_written(values, cell.dtype)
+            members = [f"{block.key}.npy"] + ([f"{block.code_name}.npy"] if names else [])
+            digests = []
+            for member in members:
+                with zips[id(cell)].open(member, "w", force_zip64=True) as f:
+                    writer = _HashingWriter(f)
+                    np.lib.format.write_array(writer, values, allow_pickle=False)
+                digests.append(writer.sha256.hexdigest())
+            entry["arrays"].append(array_record(block, str(values.dtype), cell.dtype, file=entry["file"],
+                                                member=members[0], sha256=digests[0],
+                                                alias=members[1] if names else None))
+            done += 1
+            if progress:
+                progress(done, total)
+    finally:
+        for zf in zips.values():
+            zf.close()
+    manifest = write_manifest(tmp, version=__version__, source=inventory.source, fmt=fmt,
+                              cells=[entries[id(c)][1] for c in cells])
+    return manifest
+
+
+_WRITE_CHUNK = 4 << 20  # bytes converted or gathered at a time for a block that is not contiguous
+
+
+def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """The .npy header ``np.save`` writes for a C-ordered array of this shape and dtype."""
+    import io
+
+    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    buf = io.BytesIO()
+    write_header = getattr(np.lib.format, "_write_array_header", None)
+    if write_header is not None:
+        write_header(buf, d, None)  # what write_array uses: the oldest version that fits
+    else:
+        np.lib.format.write_array_header_1_0(buf, d)
+    return buf.getvalue()
+
+
+def _written_dtype(dtype: np.dtype) -> np.dtype:
+    # as _as_written: bfloat16 goes out as float32 (lossless)
+    return np.dtype(np.float32) if dtype.name == "bfloat16" else dtype
+
+
+def _write_npy(path: str, values) -> str:
+    """Write ``values`` in .npy format, bfloat16 as float32; return the file's sha256.
+
+    ``values`` is any array view or a :class:`~gruinspect.blocks.BlockData` streamed from the file.
+    The bytes are exactly those of ``np.save(path, np.ascontiguousarray(_as_written(values)))``,
+    produced without a copy of the whole block: contiguous runs go out as they are, anything
+    else through a staging buffer of a few MiB.
+    """
+    dtype = _written_dtype(values.dtype)
+    header = npy_header(values.shape, dtype)
+    digest = hashlib.sha256(header)
+    pieces = values.pieces() if isinstance(values, BlockData) else (values,)
+    with open(path, "wb") as f:
+        f.write(header)
+        for data in _c_order_bytes(pieces, dtype):
+            digest.update(data)
+            f.write(data)
+    return digest.hexdigest()
+
+
+def _c_order_bytes(pieces, dtype: np.dtype):
+    """The bytes of successive array pieces cast to ``dtype``, in C order, as memoryviews."""
+    staging = None
+    for piece in pieces:
+        if not piece.size:
+            continue
+        if piece.dtype == dtype and piece.flags.c_contiguous:
+            yield memoryview(piece.reshape(-1)).cast("B")
+            continue
+        if piece.ndim < 2:
+            piece = piece.reshape(1, -1)
+        elif piece.ndim > 2:
+            piece = piece.reshape(-1, piece.shape[-1])  # a copy if it must; blocks are 1-D or 2-D
+        width = piece.shape[1]
+        step = max(1, _WRITE_CHUNK // (width * dtype.itemsize))  # rows per pass
+        if width * dtype.itemsize > _WRITE_CHUNK:  # very long rows: one row at a time, in parts
+            step = _WRITE_CHUNK // dtype.itemsize
+            for row in piece:
+                for start in range(0, width, step):
+                    part = row[start : start + step]
+                    staging = _staging(staging, part.size, dtype)
+                    out = staging[: part.size]
+                    np.copyto(out, part, casting="unsafe")
+                    yield memoryview(out).cast("B")
+            continue
+        for start in range(0, piece.shape[0], step):
+            part = piece[start : start + step]
+            staging = _staging(staging, part.size, dtype)
+            out = staging[: part.size].reshape(part.shape)
+            np.copyto(out, part, casting="unsafe")
+            yield memoryview(out.reshape(-1)).cast("B")
+
+
+def _staging(buffer, size: int, dtype: np.dtype) -> np.ndarray:
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = np.empty(max(size, min(_WRITE_CHUNK // dtype.itemsize, 1 << 16)), dtype=dtype)
+    return buffer
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

@@ -10,16 +10,30 @@ from .options import cell_option, common_options, path_argument
 @click.command("stats")
 @path_argument
 @cell_option
+@click.option("--health", is_flag=True,
+              help="Also the health figures of each cell: memory timescale, reset openness, spectral norms, "
+                   "saturation, dead and frozen units, equal bias pairs.")
 @common_options
-def stats_command(path, patterns, as_json):
+def stats_command(path, patterns, health, as_json):
     """Statistics of every gate block: mean, std, min, max, L2 norm, zeros, NaN/Inf.
 
-    Tensors are streamed: only one fused tensor is in memory at a time.
+    Tensors are streamed: only one fused tensor is in memory at a time (with --health, one cell's
+    blocks are, to run its equations).
     """
     with render.Progress("Reading") as progress:
         report = compute_stats(path, patterns, progress=progress)
+    figures = {}
+    if health:
+        from ..health import compute_health
+
+        with render.Progress("Health") as progress:
+            figures = {id(c.cell): h for c, h in zip(report.cells, compute_health(path, patterns, progress)[1])}
     if as_json:
-        render.emit_json(report.to_json())
+        out = report.to_json()
+        for entry, cs in zip(out["cells"], report.cells):
+            if health:
+                entry["health"] = figures[id(cs.cell)].to_json()
+        render.emit_json(out)
         return
     for i, cs in enumerate(report.cells):
         if i:
@@ -32,5 +46,7 @@ def stats_command(path, patterns, as_json):
             title=f"{c.name} ({c.layout}, {c.input_size}->{c.units}, {c.dtype})",
             right={2, 3, 4, 5, 6, 7},
         )
+        if health:
+            render.table(["health figure", "value"], [list(row) for row in figures[id(cs.cell)].rows()])
     if not report.cells:
         render.text(f"No GRU cell in {path}.")

@@ -1,0 +1,300 @@
+"""Health figures of a GRU cell: what its gates do, read from the weights and one seeded run.
+
+Every figure is computed from the canonical blocks (DESIGN.md "Canonical blocks") with the cell's
+own activations (Keras' ``hard_sigmoid`` included), in float64:
+
+- memory timescale at zero input: with x = 0 and h = 0 the update gate is
+  z0 = act_r(b_z [+ rb_z]); a unit keeps the fraction z0 of its state per step
+  (h' = z * h + (1 - z) * c), so its state decays over tau = 1 / (1 - z0) steps;
+- reset-gate openness at zero input: r0 = act_r(b_r [+ rb_r]);
+- spectral norm (largest singular value) of each recurrent kernel U_r, U_z, U_h;
+- saturation: the fraction of gate values below 0.01 or above 0.99, and of candidate values
+  beyond +-0.99, over a seeded random input sequence run through the cell's own equations;
+- dead units (every incoming weight and bias zero) and frozen units (an update gate that never
+  falls below 0.999 on that run: the unit keeps its state whatever the input);
+- equal bias pairs (bias == recurrent_bias exactly, per gate) and NaN / Inf counts.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .blocks import read_blocks, select_cells
+from .cell import GATES, GruCell
+from .inventory import open_cells
+from .maths import activation
+
+# Bin edges of the tau histogram, in steps; the last bin is [1000, inf].
+TAU_EDGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, math.inf)
+SATURATION_LOW, SATURATION_HIGH = 0.01, 0.99
+CANDIDATE_LIMIT = 0.99
+FROZEN_UPDATE = 0.999
+RUN_STEPS, RUN_BATCH, RUN_SEED = 32, 8, 0
+
+
+@dataclass
+class Histogram:
+    """``counts[i]`` values fell in ``[edges[i], edges[i + 1])`` (the last bin includes its end)."""
+
+    edges: list[float]
+    counts: list[int]
+
+    def to_json(self) -> dict:
+        return {"edges": [_finite_or_none(e) for e in self.edges], "counts": self.counts}
+
+
+@dataclass
+class Spread:
+    """Summary of one value per unit."""
+
+    median: float
+    min: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Spread:
+        finite = values[~np.isnan(values)]
+        if not finite.size:
+            return cls(math.nan, math.nan, math.nan, math.nan)
+        return cls(float(np.median(finite)), float(finite.min()), float(finite.max()), float(finite.mean()))
+
+    def to_json(self) -> dict:
+        return {k: _finite_or_none(v) for k, v in vars(self).items()}
+
+
+@dataclass
+class CellHealth:
+    """The health figures of one cell; per-unit arrays stay in memory (for drawing), not in JSON."""
+
+    cell: GruCell
+    activation: str
+    recurrent_activation: str
+    activations_assumed: bool
+    tau: np.ndarray                      # per unit, steps (inf: the unit never forgets)
+    tau_spread: Spread
+    tau_histogram: Histogram
+    reset_openness: np.ndarray           # per unit, r0 in [0, 1]
+    reset_spread: Spread
+    spectral_norms: dict[str, float]     # gate -> largest singular value of its recurrent kernel
+    saturation: dict[str, float]         # gate -> fraction of saturated values on the run
+    dead_units: list[int]
+    frozen_units: list[int]
+    equal_bias_pairs: dict[str, bool]    # gate -> bias == recurrent_bias exactly (gates with both)
+    nan_count: int
+    inf_count: int
+    nonfinite_blocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # block key -> (nan, inf)
+    run: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        finite_tau = self.tau[np.isfinite(self.tau)]
+        return {
+            "activation": self.activation,
+            "recurrent_activation": self.recurrent_activation,
+            "activations_assumed": self.activations_assumed,
+            "tau": {**self.tau_spread.to_json(), "infinite_units": int(np.isposinf(self.tau).sum()),
+                    "histogram": self.tau_histogram.to_json(),
+                    "max_finite": float(finite_tau.max()) if finite_tau.size else None},
+            "reset_openness": self.reset_spread.to_json(),
+            "spectral_norms": {g: _finite_or_none(v) for g, v in self.spectral_norms.items()},
+            "saturation": {g: _finite_or_none(v) for g, v in self.saturation.items()},
+            "dead_units": self.dead_units,
+            "frozen_units": self.frozen_units,
+            "equal_bias_pairs": self.equal_bias_pairs,
+            "nan_count": self.nan_count,
+            "inf_count": self.inf_count,
+            "nonfinite_blocks": {k: {"nan": n, "inf": i} for k, (n, i) in self.nonfinite_blocks.items()},
+            "run": self.run,
+        }
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(figure, value) pairs as text, for tables and the report."""
+        t, r = self.tau_spread, self.reset_spread
+        inf_units = int(np.isposinf(self.tau).sum())
+        acts = f"{self.recurrent_activation} / {self.activation}" + (" (assumed)" if self.activations_assumed else "")
+        rows = [
+            ("activations (gates / candidate)", acts),
+            ("memory timescale tau (steps)", f"median {_num(t.median)}, max {_num(t.max)}"
+             + (f", {inf_units} unit{'s' if inf_units != 1 else ''} never forget" if inf_units else "")),
+            ("reset openness at zero input", f"median {_num(r.median)}, min {_num(r.min)}, max {_num(r.max)}"),
+            ("spectral norm U_r / U_z / U_h", " / ".join(_num(self.spectral_norms.get(g, math.nan)) for g in GATES)),
+            ("saturated reset / update / candidate",
+             " / ".join(_pct(self.saturation.get(g, math.nan)) for g in GATES)),
+            ("dead units", _units(self.dead_units)),
+            ("frozen units (update gate >= 0.999)", _units(self.frozen_units)),
+            ("equal bias pairs", ", ".join(g for g, eq in self.equal_bias_pairs.items() if eq) or
+             ("none" if self.equal_bias_pairs else "no recurrent biases")),
+            ("NaN / Inf", f"{self.nan_count} / {self.inf_count}"),
+        ]
+        return rows
+
+
+def _finite_or_none(value: float):
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _num(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.4g}"
+
+
+def _pct(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.1%}"
+
+
+def _units(units: list[int]) -> str:
+    if not units:
+        return "none"
+    shown = ", ".join(map(str, units[:8]))
+    return f"{len(units)}: {shown}" + (", ..." if len(units) > 8 else "")
+
+
+def _histogram(values: np.ndarray, edges: Iterable[float]) -> Histogram:
+    edges = list(edges)
+    counts = []
+    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+        last = i == len(edges) - 2
+        counts.append(int(((values >= lo) & ((values <= hi) if last else (values < hi))).sum()))
+    return Histogram(edges, counts)
+
+
+def cell_activations(cell: GruCell) -> tuple[tuple[str, str], bool]:
+    """``((activation, recurrent_activation), assumed)``: the file's own, else the layout's defaults."""
+    from .layouts import spec_for
+
+    if cell.activation is not None and cell.recurrent_activation is not None:
+        return (cell.activation, cell.recurrent_activation), False
+    default = spec_for(cell.layout).default_activations
+    return (cell.activation or default.activation, cell.recurrent_activation or default.recurrent_activation), True
+
+
+def gate_values(blocks: dict, x: np.ndarray, h: np.ndarray, *, reset_after: bool, act, act_r):
+    """One step of the canonical GRU (DESIGN.md) returning ``(r, z, c, h')``, all float64.
+
+    The same equations as :func:`gruinspect.gru.step`, which returns only ``h'``; the health
+    figures need the gate values themselves.
+    """
+    def pre(gate):
+        out = x @ blocks[(gate, "input_kernel")]
+        bias = blocks.get((gate, "bias"))
+        return out if bias is None else out + bias
+
+    def rec(gate, state):
+        out = state @ blocks[(gate, "recurrent_kernel")]
+        rbias = blocks.get((gate, "recurrent_bias"))
+        return out if rbias is None else out + rbias
+
+    r = act_r(pre("reset") + rec("reset", h))
+    z = act_r(pre("update") + rec("update", h))
+    if reset_after:
+        c = act(pre("candidate") + r * rec("candidate", h))
+    else:
+        c = act(pre("candidate") + rec("candidate", r * h))
+    return r, z, c, z * h + (1.0 - z) * c
+
+
+def zero_input_bias(blocks: dict, gate: str, units: int) -> np.ndarray:
+    """The gate's pre-activation at x = 0, h = 0: ``bias [+ recurrent_bias]`` (zeros without bias)."""
+    total = np.zeros(units, dtype=np.float64)
+    for role in ("bias", "recurrent_bias"):
+        if (gate, role) in blocks:
+            total = total + blocks[(gate, role)]
+    return total
+
+
+def timescale(pre_update: np.ndarray, recurrent_activation: str) -> np.ndarray:
+    """tau = 1 / (1 - act_r(pre_update)) steps, per unit; inf where the gate is exactly 1."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if recurrent_activation == "sigmoid":
+            # 1 / (1 - sigmoid(b)) = 1 + exp(b), without the cancellation of 1 - sigmoid(b)
+            return 1.0 + np.exp(pre_update)
+        keep = activation(recurrent_activation)(pre_update)
+        return 1.0 / (1.0 - keep)
+
+
+def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: int = RUN_BATCH,
+                seed: int = RUN_SEED) -> CellHealth:
+    """The health figures of ``cell`` from its blocks ``{(gate, role): array}``.
+
+    >>> # health = cell_health(cell, read_blocks(store, cell)); health.tau_spread.median
+    """
+    (act_name, ract_name), assumed = cell_activations(cell)
+    act, act_r = activation(act_name), activation(ract_name)
+    H, I = cell.units, cell.input_size
+    with np.errstate(invalid="ignore", over="ignore"):
+        b = {key: np.asarray(v, dtype=np.float64) for key, v in blocks.items()}
+    nonfinite = {}
+    nans = infs = 0
+    for (gate, role), values in b.items():
+        n, i = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+        nans, infs = nans + n, infs + i
+        if n or i:
+            nonfinite[f"{gate}_{role}"] = (n, i)
+
+    tau = timescale(zero_input_bias(b, "update", H), ract_name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r0 = act_r(zero_input_bias(b, "reset", H))
+
+    norms = {}
+    for gate in GATES:
+        u = b.get((gate, "recurrent_kernel"))
+        if u is None:
+            continue
+        norms[gate] = float(np.linalg.svd(u, compute_uv=False)[0]) if np.isfinite(u).all() and u.size else math.nan
+
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(steps, batch, I))
+    h = np.zeros((batch, H))
+    low_high = {g: 0 for g in GATES}
+    z_min = np.full(H, np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for x in xs:
+            r, z, c, h = gate_values(b, x, h, reset_after=cell.reset_after, act=act, act_r=act_r)
+            low_high["reset"] += int(((r < SATURATION_LOW) | (r > SATURATION_HIGH)).sum())
+            low_high["update"] += int(((z < SATURATION_LOW) | (z > SATURATION_HIGH)).sum())
+            low_high["candidate"] += int((np.abs(c) > CANDIDATE_LIMIT).sum())
+            z_min = np.fmin(z_min, np.where(np.isnan(z), -np.inf, z).min(axis=0))
+    total = steps * batch * H
+    saturation = {g: low_high[g] / total if total else math.nan for g in GATES}
+    frozen = [int(j) for j in np.flatnonzero(z_min >= FROZEN_UPDATE)]
+
+    incoming = np.zeros(H, dtype=bool)
+    for (gate, role), values in b.items():
+        nonzero = values != 0  # NaN counts as nonzero: not dead
+        incoming |= nonzero.any(axis=0) if values.ndim == 2 else nonzero
+    dead = [int(j) for j in np.flatnonzero(~incoming)]
+
+    equal = {}
+    for gate in GATES:
+        if (gate, "bias") in b and (gate, "recurrent_bias") in b:
+            equal[gate] = bool(np.array_equal(blocks[(gate, "bias")], blocks[(gate, "recurrent_bias")]))
+
+    return CellHealth(
+        cell=cell, activation=act_name, recurrent_activation=ract_name, activations_assumed=assumed,
+        tau=tau, tau_spread=Spread.of(tau), tau_histogram=_histogram(tau, TAU_EDGES),
+        reset_openness=r0, reset_spread=Spread.of(r0), spectral_norms=norms, saturation=saturation,
+        dead_units=dead, frozen_units=frozen, equal_bias_pairs=equal, nan_count=nans, inf_count=infs,
+        nonfinite_blocks=nonfinite,
+        run={"steps": steps, "batch": batch, "seed": seed, "input": "standard normal", "initial_state": "zeros"},
+    )
+
+
+def health_of_cells(store, cells: list[GruCell], progress=None) -> list[CellHealth]:
+    """:func:`cell_health` of each cell, reading one cell's tensors at a time."""
+    out = []
+    for i, cell in enumerate(cells):
+        out.append(cell_health(cell, read_blocks(store, cell)))
+        if progress:
+            progress(i + 1, len(cells))
+    return out
+
+
+def compute_health(path: str, patterns=None, progress=None) -> tuple[dict, list[CellHealth]]:
+    """``(source, [CellHealth])`` for the cells of PATH matching ``patterns``."""
+    with open_cells(path) as (store, inventory):
+        cells = select_cells(inventory.cells, patterns)
+        return inventory.source, health_of_cells(store, cells, progress)

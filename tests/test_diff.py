@@ -1,0 +1,343 @@
+"""`diff`: each porting mistake, made on files the frameworks wrote, is named by the right code.
+
+The mistakes are made the way people make them: the tensors of a file written by tf-keras or
+Keras 3 (the bundled samples) are rewritten with h5py (gate slices swapped, a kernel transposed,
+bias rows summed or zeroed, values cast to float16...), and, where a port is involved, the port
+is written by the target framework itself. A child process runs tf-keras on the damaged files to
+check that what diff calls equivalent really computes the same and what it calls a mistake does not.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import ml_dtypes
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, run_cli
+from gruinspect.diff import diff
+
+FULL_H5 = SAMPLES / "tfkeras_full_h5" / "model.h5"  # tf-keras model.save: g1 3->4 reset_after=True, ...
+WEIGHTS3 = SAMPLES / "keras3_weights_h5" / "model.weights.h5"  # Keras 3: bidi of GRU 3->3 (square input kernel)
+G1 = "model_weights/g1/g1/gru_cell/"
+H = 4  # g1's units; Keras stores its gates z|r|h along the last axis
+
+
+def _gates(v: np.ndarray, units: int) -> list[np.ndarray]:
+    return [v[..., k * units:(k + 1) * units].copy() for k in range(3)]
+
+
+def _join(parts) -> np.ndarray:
+    return np.concatenate(parts, axis=-1)
+
+
+def damaged(tmp_path: Path, name: str, mutate, source: Path = FULL_H5) -> str:
+    path = tmp_path / f"{name}{''.join(source.suffixes)}"
+    shutil.copy(source, path)
+    with h5py.File(path, "r+") as f:
+        mutate(f)
+    return str(path)
+
+
+def _rewrite(f, name: str, value: np.ndarray, dtype=None) -> None:
+    """Replace a dataset, keeping its dtype unless ``dtype`` is given (h5py: a new dataset)."""
+    dtype = dtype or f[name].dtype
+    del f[name]
+    f.create_dataset(name, data=np.asarray(value).astype(dtype))
+
+
+def swap_update_reset(f):
+    for t in ("kernel:0", "recurrent_kernel:0", "bias:0"):
+        z, r, h = _gates(f[G1 + t][...], H)
+        f[G1 + t][...] = _join([r, z, h])
+
+
+def swap_recurrent_only(f):
+    z, r, h = _gates(f[G1 + "recurrent_kernel:0"][...], H)
+    f[G1 + "recurrent_kernel:0"][...] = _join([h, r, z])
+
+
+def transpose_recurrent(f):
+    f[G1 + "recurrent_kernel:0"][...] = _join([g.T for g in _gates(f[G1 + "recurrent_kernel:0"][...], H)])
+
+
+def merge_all_biases(f):
+    b = f[G1 + "bias:0"][...]
+    f[G1 + "bias:0"][...] = np.stack([b[0] + b[1], np.zeros_like(b[1])])
+
+
+def merge_reset_update_biases(f):
+    b = f[G1 + "bias:0"][...]
+    b[0, :2 * H] += b[1, :2 * H]
+    b[1, :2 * H] = 0
+    f[G1 + "bias:0"][...] = b
+
+
+def drop_recurrent_bias(f):
+    b = f[G1 + "bias:0"][...]
+    b[1] = 0
+    f[G1 + "bias:0"][...] = b
+
+
+def _every_g1_tensor(f, fn, dtype=None):
+    for t in ("kernel:0", "recurrent_kernel:0", "bias:0"):
+        _rewrite(f, G1 + t, fn(f[G1 + t][...].astype(np.float64)), dtype)
+
+
+def cast_float16(f):
+    _every_g1_tensor(f, lambda v: v, np.float16)
+
+
+def bfloat16_round_trip(f):
+    _every_g1_tensor(f, lambda v: v.astype(ml_dtypes.bfloat16).astype(np.float32))
+
+
+def int8_round_trip(f):
+    def q(v):
+        scale = np.abs(v).max() / 127
+        return np.clip(np.round(v / scale), -127, 127) * scale
+    _every_g1_tensor(f, q)
+
+
+def fine_tune(f):
+    rng = np.random.default_rng(5)
+    _every_g1_tensor(f, lambda v: v + 1e-3 * rng.standard_normal(v.shape))
+
+
+def _edit_config(f, layer: str, **changes):
+    config = json.loads(f.attrs["model_config"])
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "GRU" and node.get("config", {}).get("name") == layer:
+                node["config"].update(changes)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(config)
+    f.attrs["model_config"] = json.dumps(config)
+
+
+def hard_sigmoid_gates(f):
+    _edit_config(f, "g1", recurrent_activation="hard_sigmoid")
+
+
+def relu_candidate(f):
+    _edit_config(f, "g1", activation="relu")
+
+
+def reset_before_port(f):
+    # GRU(reset_after=False) holds one bias set: the two summed, as a port to such a layer does.
+    b = f[G1 + "bias:0"][...]
+    _rewrite(f, G1 + "bias:0", b[0] + b[1])
+    _edit_config(f, "g1", reset_after=False)
+
+
+def swap_and_cast(f):
+    swap_update_reset(f)
+    cast_float16(f)
+
+
+MISTAKES = {
+    # name: (mutation, verdict, finding codes of g1 in order)
+    "gates_swapped": (swap_update_reset, "explained", ["gates_swapped"]),
+    "recurrent_gates_swapped": (swap_recurrent_only, "explained", ["gates_swapped"]),
+    "transposed": (transpose_recurrent, "explained", ["transposed"]),
+    "biases_merged": (merge_all_biases, "explained", ["biases_merged", "biases_merged"]),
+    "reset_update_biases_merged": (merge_reset_update_biases, "equivalent", ["biases_merged"]),
+    "bias_missing": (drop_recurrent_bias, "explained", ["bias_missing"]),
+    "float16": (cast_float16, "explained", ["dtype"]),
+    "bfloat16": (bfloat16_round_trip, "explained", ["dtype"]),
+    "int8": (int8_round_trip, "explained", ["dtype"]),
+    "hard_sigmoid": (hard_sigmoid_gates, "explained", ["activation"]),
+    "relu": (relu_candidate, "explained", ["activation"]),
+    "reset_placement": (reset_before_port, "explained", ["biases_merged", "biases_merged", "reset_placement"]),
+    "swapped_and_float16": (swap_and_cast, "explained", ["gates_swapped", "dtype"]),
+    "fine_tuned": (fine_tune, "different", ["values"]),
+}
+
+
+def _pair(report, name="g1"):
+    return next(p for p in report.pairs if p.a.name == name)
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_each_mistake_is_named(tmp_path, mistake):
+    mutate, verdict, codes = MISTAKES[mistake]
+    report = diff(str(FULL_H5), damaged(tmp_path, mistake, mutate))
+    g1 = _pair(report)
+    assert (g1.verdict, [f.code for f in g1.findings]) == (verdict, codes), [f.detail for f in g1.findings]
+    others = [p.verdict for p in report.pairs if p is not g1]
+    assert others == ["identical"] * 3
+    assert report.exit_code == (0 if verdict == "equivalent" else 1)
+
+
+def test_swapped_gates_say_which_gate_holds_which(tmp_path):
+    g1 = _pair(diff(str(FULL_H5), damaged(tmp_path, "swap", swap_update_reset)))
+    (finding,) = g1.findings
+    assert finding.data["b_gate_holds_a_gate"] == {"reset": "update", "update": "reset", "candidate": "candidate"}
+    assert "B's reset gate holds A's update gate" in finding.detail
+    assert finding.data["roles"] == ["input_kernel", "recurrent_kernel", "bias", "recurrent_bias"]
+    only = _pair(diff(str(FULL_H5), damaged(tmp_path, "rec", swap_recurrent_only))).findings[0]
+    assert only.data["roles"] == ["recurrent_kernel"]
+    assert only.data["b_gate_holds_a_gate"] == {"reset": "reset", "update": "candidate", "candidate": "update"}
+
+
+def test_a_merged_candidate_bias_changes_a_reset_after_function(tmp_path):
+    g1 = _pair(diff(str(FULL_H5), damaged(tmp_path, "merged", merge_all_biases)))
+    by_gates = {tuple(f.data["gates"]): f for f in g1.findings}
+    assert not by_gates[("reset", "update")].changes_function
+    assert by_gates[("candidate",)].changes_function
+    assert "reset gate" in by_gates[("candidate",)].detail
+
+
+def test_transposed_square_input_kernel(tmp_path):
+    base = "layers/bidirectional/forward_layer/cell/vars/0"
+
+    def transpose_input(f):
+        f[base][...] = _join([g.T for g in _gates(f[base][...], 3)])
+    report = diff(str(WEIGHTS3), damaged(tmp_path, "t", transpose_input, WEIGHTS3))
+    fw = _pair(report, "bidi/forward_gru")
+    assert fw.verdict == "explained"
+    assert [(f.code, f.data["role"], f.data["gates"]) for f in fw.findings] == \
+        [("transposed", "input_kernel", ["reset", "update", "candidate"])]
+    assert fw.notes  # weights-only files record no activations: the defaults were assumed, and said so
+
+
+def test_untouched_copy_is_identical_and_exit_0(tmp_path):
+    copy = damaged(tmp_path, "copy", lambda f: None)
+    result = run_cli("diff", FULL_H5, copy, "--json")
+    data = json.loads(result.stdout)
+    assert [p["verdict"] for p in data["pairs"]] == ["identical"] * 4
+    assert data["unpaired_a"] == data["unpaired_b"] == []
+    assert {p["output_max_abs"] for p in data["pairs"]} == {0.0}
+
+
+def test_lossless_dtype_change_is_equivalent(tmp_path):
+    half = damaged(tmp_path, "half", cast_float16)
+    wide = damaged(tmp_path, "wide", lambda f: _every_g1_tensor(f, lambda v: v, np.float32), Path(half))
+    g1 = _pair(diff(half, wide))
+    assert g1.verdict == "equivalent"
+    assert [(f.code, f.changes_function) for f in g1.findings] == [("dtype", False)]
+
+
+def test_json_contract(tmp_path):
+    result = run_cli("diff", FULL_H5, damaged(tmp_path, "swap", swap_update_reset), "--json", exit_code=1)
+    data = json.loads(result.stdout)
+    assert set(data) >= {"a", "b", "pairs", "unpaired_a", "unpaired_b"}
+    assert data["a"] == {"path": str(FULL_H5), "format": "keras-h5"}
+    pair = data["pairs"][0]
+    assert set(pair) >= {"a", "b", "verdict", "findings", "blocks", "output_max_abs"}
+    assert pair["findings"][0]["code"] == "gates_swapped" and pair["findings"][0]["detail"]
+    assert len(pair["blocks"]) == 12
+    assert set(pair["blocks"][0]) >= {"gate", "role", "max_abs", "rel_l2"}
+    reset_kernel = next(b for b in pair["blocks"] if (b["gate"], b["role"]) == ("reset", "input_kernel"))
+    assert reset_kernel["max_abs"] > 0 and reset_kernel["shape_a"] == reset_kernel["shape_b"] == [3, 4]
+
+
+def test_plain_output_names_the_mistake(tmp_path):
+    out = run_cli("diff", FULL_H5, damaged(tmp_path, "tuned", fine_tune), exit_code=1).stdout
+    lines = out.splitlines()
+    assert lines[0].split() == ["A", "CELL", "B", "CELL", "VERDICT", "OUTPUT", "MAX", "ABS", "FINDINGS"]
+    assert "g1 -> g1: different" in lines
+    assert any(line.startswith("candidate recurrent_kernel") for line in lines)  # sizes per block
+    assert lines[-1].startswith("4 pairs: 1 different, 3 identical;")
+
+
+def test_pairing_by_order_and_by_hand(tmp_path):
+    # tf1_multi_rnn: cell_0 4->5, cell_1 5->3; tf1_gru_single: rnn/gru_cell 3->4. Nothing shares a name.
+    multi = SAMPLES / "tf1_multi_rnn" / "model.ckpt"
+    report = diff(str(FULL_H5), str(multi))
+    assert report.pairs == [] and len(report.unpaired_a) == 4 and len(report.unpaired_b) == 2
+    assert report.exit_code == 1
+    # inner_gru is 6->5, cell_0 4->5: a pair by hand of different shapes is reported, not an error
+    out = run_cli("diff", FULL_H5, multi, "--pair", "inner_model/inner_gru=rnn/multi_rnn_cell/cell_0/gru_cell",
+                  "--json", exit_code=1)
+    data = json.loads(out.stdout)
+    assert [(p["a"], p["verdict"], p["findings"][0]["code"]) for p in data["pairs"]] == \
+        [("inner_model/inner_gru", "different", "values")]
+    assert "rnn/multi_rnn_cell/cell_1/gru_cell" in data["unpaired_b"]
+    same_shape = diff(str(SAMPLES / "tf1_legacy_r10" / "model.ckpt"), str(SAMPLES / "tf1_gru_single" / "model.ckpt"))
+    assert [(p.a.name, p.b.name, p.paired_by) for p in same_shape.pairs] == \
+        [("rnn/gru_cell", "rnn/gru_cell", "name")]
+
+
+def test_pairing_by_order_when_names_differ():
+    report = diff(str(SAMPLES / "tf1_gru_single" / "model.ckpt"), str(SAMPLES / "tf1_legacy_r012" / "model.ckpt"))
+    # r012 holds RNN/GRUCell (3->4) then a 2->5 and a 5->3 cell: only the 3->4 one pairs
+    assert [(p.b.name, p.paired_by) for p in report.pairs] == [("RNN/GRUCell", "order")]
+    assert len(report.unpaired_b) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pair", "g1"], "Invalid --pair 'g1'"),
+    (["--pair", "nope=g1"], "No cell 'nope' in A"),
+    (["--pair", "g1=g1", "--pair", "g1=bidi/forward_gru"], "each cell may be paired once"),
+])
+def test_bad_pairs_are_usage_errors(args, message):
+    result = run_cli("diff", FULL_H5, FULL_H5, *args, exit_code=2)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreadable_input_exit_2(tmp_path):
+    bad = tmp_path / "x.h5"
+    bad.write_bytes(b"not a model")
+    result = run_cli("diff", FULL_H5, bad, exit_code=2)
+    assert result.stderr.startswith("gruinspect: error: Unsupported file")
+
+
+# --------------------------------------------------------------------------- the framework's word
+
+
+def _keras_outputs_main(paths_json: str, out_file: str) -> None:
+    """Child process: tf-keras loads each file and runs its layer g1 on one input sequence."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import tf_keras
+
+    x = np.random.default_rng(3).standard_normal((2, 6, 3)).astype(np.float32)
+    out = {}
+    for key, path in json.loads(paths_json).items():
+        layer = tf_keras.models.load_model(path, compile=False).get_layer("g1")
+        config = dict(layer.get_config(), name="replica", return_sequences=True, return_state=False)
+        replica = type(layer).from_config(config)
+        replica(x)
+        replica.set_weights([w.astype(np.float32) for w in layer.get_weights()])
+        out[key] = np.asarray(replica(x), dtype=np.float64)
+    np.savez(out_file, **out)
+
+
+def test_tf_keras_agrees_with_the_verdicts(tmp_path):
+    """What diff calls identical or equivalent, tf-keras computes the same; every mistake it names changes
+    tf-keras' output."""
+    paths = {"a": str(FULL_H5)}
+    verdicts = {}
+    for mistake, (mutate, verdict, _) in MISTAKES.items():
+        paths[mistake] = damaged(tmp_path, mistake, mutate)
+        verdicts[mistake] = _pair(diff(str(FULL_H5), paths[mistake])).verdict
+    out = tmp_path / "outputs.npz"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1")
+    proc = subprocess.run([sys.executable, __file__, "--keras-outputs", json.dumps(paths), str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with np.load(out) as ys:
+        for mistake, verdict in verdicts.items():
+            gap = float(np.max(np.abs(ys[mistake] - ys["a"])))
+            if verdict == "equivalent":
+                assert gap < 1e-5, (mistake, gap)
+            else:
+                assert gap > 1e-4, (mistake, gap)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--keras-outputs":
+        _keras_outputs_main(sys.argv[2], sys.argv[3])

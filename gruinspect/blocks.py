@@ -254,7 +254,8 @@ def fuse(cell: GruCell, blocks: dict[tuple[str, str], np.ndarray]) -> dict[str, 
     """
     out: dict[str, np.ndarray] = {}
     for tensor, tblocks in blocks_by_tensor(cell).items():
-        shape = cell.shapes[tensor]
+        shape = cell.owned_shape(tensor)
+        start = [a for a, _ in cell.regions.get(tensor, ((0, 0),) * len(shape))]
         first = blocks.get((tblocks[0].gate, tblocks[0].role))
         if first is None:
             raise GruInspectError(f"Block {tblocks[0].gate} {tblocks[0].role} of cell {cell.name} is missing.")
@@ -269,7 +270,7 @@ def fuse(cell: GruCell, blocks: dict[tuple[str, str], np.ndarray]) -> dict[str, 
                     f"Block {block.gate} {block.role} of cell {cell.name} has shape {list(values.shape)}, "
                     f"expected {list(block.shape)}."
                 )
-            index = tuple(slice(a, b) for a, b in block.source.index)
+            index = tuple(slice(a - s, b - s) for (a, b), s in zip(block.source.index, start))
             target_shape = tuple(b - a for a, b in block.source.index)
             if block.source.transform:
                 values = transform(block.source.transform)[1](values, target_shape)
@@ -279,6 +280,13 @@ def fuse(cell: GruCell, blocks: dict[tuple[str, str], np.ndarray]) -> dict[str, 
             raise GruInspectError(f"The blocks of cell {cell.name} do not cover all of {tensor}.")
         out[tensor] = fused
     return out
+
+
+def owned(cell: GruCell, tensor: str, stored: np.ndarray) -> np.ndarray:
+    """The part of a stored tensor the cell owns (all of it unless the cell has a region for it):
+    what :func:`fuse` rebuilds for that tensor."""
+    region = cell.regions.get(tensor)
+    return stored if region is None else stored[tuple(slice(a, b) for a, b in region)]
 
 
 def select_cells(cells: list[GruCell], patterns: Iterable[str] | None) -> list[GruCell]:

@@ -90,6 +90,9 @@ class GruCell:
     config_source: str = "layout default"
     config: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The part of a stored tensor this cell owns when cells share it, as a (start, stop) pair per
+    # dimension (one direction of an ONNX bidirectional GRU node: W[d]); absent = all of it.
+    regions: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.blocks.sort(key=lambda b: (GATES.index(b.gate), ROLES.index(b.role)))
@@ -100,7 +103,12 @@ class GruCell:
 
     @property
     def parameters(self) -> int:
-        return sum(math.prod(s) for s in self.shapes.values())
+        return sum(math.prod(self.owned_shape(t)) for t in self.shapes)
+
+    def owned_shape(self, tensor: str) -> tuple[int, ...]:
+        """The shape of the part of ``tensor`` this cell owns (see ``regions``)."""
+        region = self.regions.get(tensor)
+        return self.shapes[tensor] if region is None else tuple(b - a for a, b in region)
 
     def block(self, gate: str, role: str) -> Block | None:
         for b in self.blocks:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import sample_path, samples
-from gruinspect.blocks import fuse, read_blocks
+from gruinspect.blocks import fuse, owned, read_blocks
 from gruinspect.cell import GATES
 from gruinspect.inventory import open_cells
 from gruinspect.layouts import find_cells
@@ -21,7 +21,7 @@ def test_refuse_is_identity_on_samples(entry):
             rebuilt = fuse(cell, read_blocks(store, cell))
             assert set(rebuilt) == set(cell.tensors.values())
             for name, array in rebuilt.items():
-                original = store.read(name)
+                original = owned(cell, name, store.read(name))
                 assert array.dtype == original.dtype and array.shape == original.shape
                 assert array.tobytes() == original.tobytes(), (cell.name, name)
 

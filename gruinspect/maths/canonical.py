@@ -18,10 +18,13 @@ from .activations import activation
 
 
 def step(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarray, *, reset_after: bool,
-         activation_name: str = "tanh", recurrent_activation_name: str = "sigmoid") -> np.ndarray:
-    """One GRU step in float64 from canonical blocks; ``x`` [batch, I], ``h`` [batch, H]."""
-    act = activation(activation_name)
-    act_r = activation(recurrent_activation_name)
+         activation_name: str = "tanh", recurrent_activation_name: str = "sigmoid", clip: float = 0.0) -> np.ndarray:
+    """One GRU step in float64 from canonical blocks; ``x`` [batch, I], ``h`` [batch, H].
+
+    ``clip`` > 0 bounds every activation's input to [-clip, clip] (the ONNX GRU ``clip`` attribute,
+    onnx/defs/rnn/defs.cc); 0 means no bound."""
+    act = _clipped(activation(activation_name), clip)
+    act_r = _clipped(activation(recurrent_activation_name), clip)
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
 
@@ -49,6 +52,10 @@ def step(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarray
         rbias = get("candidate", "recurrent_bias")
         c = act(pre("candidate") + c_rec + (0.0 if rbias is None else rbias))
     return z * h + (1.0 - z) * c
+
+
+def _clipped(fn, clip: float):
+    return fn if not clip else (lambda v: fn(np.clip(v, -clip, clip)))
 
 
 def run(blocks: dict[tuple[str, str], np.ndarray], xs: np.ndarray, h0: np.ndarray, **kwargs) -> np.ndarray:

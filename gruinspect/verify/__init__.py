@@ -171,7 +171,7 @@ def _verify_cell(store, cell: GruCell, index: int, report: VerifyReport, skip_re
     explicit = None
     try:
         explicit = maths.run(blocks, xs64, h064, reset_after=cell.reset_after, activation_name=acts[0],
-                           recurrent_activation_name=acts[1])
+                           recurrent_activation_name=acts[1], clip=cell.config.get("clip") or 0.0)
     except GruInspectError as exc:
         cr.checks.append(Check("equations", FAILED, f"the explicit GRU cannot run: {exc}"))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..blocks import fuse
+from ..blocks import fuse, owned
 from ..cell import GruCell
 from ..errors import GruInspectError, MissingDependencyError
 from ..layouts import spec_for
@@ -98,6 +98,7 @@ def _refuse_check(cell: GruCell, blocks, stored: dict[str, np.ndarray]) -> Check
         return Check("refuse", FAILED, str(exc))
     failures = []
     for name, original in stored.items():
+        original = owned(cell, name, original)
         again = rebuilt.get(name)
         if again is None:
             failures.append(f"{name} is not rebuilt by any block")

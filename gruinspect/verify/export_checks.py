@@ -288,7 +288,7 @@ def _export_step_check(cell: GruCell, loaded, acts, xs64, h064, t64, framework_r
                                             f"missing or unreadable")
     try:
         from_files = maths.run(loaded, xs64, h064, reset_after=cell.reset_after, activation_name=acts[0],
-                             recurrent_activation_name=acts[1])
+                             recurrent_activation_name=acts[1], clip=cell.config.get("clip") or 0.0)
     except GruInspectError as exc:
         return Check("export-step", FAILED, f"the explicit GRU cannot run: {exc}")
     if framework_run is not None:

@@ -20,6 +20,7 @@ _COMMANDS = {
     "stats": ("gruinspect.cli.stats_cmd", "stats_command"),
     "verify": ("gruinspect.cli.verify_cmd", "verify_command"),
     "convert": ("gruinspect.cli.convert_cmd", "convert_command"),
+    "diff": ("gruinspect.cli.diff_cmd", "diff_command"),
 }
 _HELP = {
     "list": "List the GRU cells in a checkpoint or weights file.",
@@ -27,6 +28,7 @@ _HELP = {
     "stats": "Summary statistics of every gate block.",
     "verify": "Prove the split: re-fuse bit for bit and recompute the cell against its framework.",
     "convert": "Move GRU weights to PyTorch, ONNX, Keras or TF1 layout, and prove the result.",
+    "diff": "Say why two files' GRU cells differ: pair, compare, and name the porting mistake.",
 }
 
 

@@ -80,3 +80,51 @@ def gru_node_oracle(cell, t, xs, h0, acts) -> OracleRun:
     if cell.config.get("layout"):
         notes.append("layout=1 (batch-major X and Y) changes no weight; the oracle node runs layout=0")
     return OracleRun(hs, compute, f"onnxruntime GRU node ({versions('onnxruntime')}, CPU)", notes)
+
+
+def loop_oracle(cell, t, xs, h0, acts) -> OracleRun:
+    """verify's oracle for ``onnx-loop-gru`` cells: the file's own Loop node, run by onnxruntime with
+    the trip count, the initial state and the sequence it gathers from fed as graph inputs."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from . import NotExpressible
+
+    config = cell.config
+    if config.get("graph") or config.get("x_value") is None or config.get("scan_output") is None:
+        raise NotExpressible("the Loop is inside a body graph, or its sequence input or stacked states were not found")
+    model = onnx.load(config["model_path"])
+    node = next(n for n in model.graph.node if n.op_type == "Loop" and n.name == config["node"])
+    loop = onnx.NodeProto()
+    loop.CopyFrom(node)
+    loop.input[0], loop.input[1], loop.input[config["state_input"]] = "gi_trip_count", "gi_cond", "gi_h0"
+    for attr in loop.attribute:
+        if attr.name == "body":  # shapes recorded at export (batch size) must not bind the run
+            del attr.g.value_info[:]
+            for value in list(attr.g.input)[2:] + list(attr.g.output)[1:]:
+                value.type.tensor_type.ClearField("shape")
+    output = loop.output[config["scan_output"]]
+    T, N, I = xs.shape
+    inputs = [helper.make_tensor_value_info("gi_trip_count", TensorProto.INT64, []),
+              helper.make_tensor_value_info("gi_cond", TensorProto.BOOL, []),
+              helper.make_tensor_value_info("gi_h0", TensorProto.FLOAT, [N, cell.units]),
+              helper.make_tensor_value_info(config["x_value"], TensorProto.FLOAT, [T, N, I])]
+    constants = [n for n in model.graph.node if n.op_type == "Constant"]
+    graph = helper.make_graph(constants + [loop], "gruinspect_loop_oracle", inputs,
+                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+                              initializer=list(model.graph.initializer))
+    small = helper.make_model(graph, opset_imports=list(model.opset_import))
+    small.ir_version = model.ir_version
+    onnxruntime.set_default_logger_severity(3)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(small.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    (hs,) = session.run([output], {"gi_trip_count": np.array(T, np.int64), "gi_cond": np.array(True),
+                                   "gi_h0": np.asarray(h0, np.float32), config["x_value"]: np.asarray(xs, np.float32)})
+    if hs.shape[0] != T:
+        raise NotExpressible(f"the exported Loop stops after {hs.shape[0]} steps (its body's own condition), "
+                             f"not {T}")
+    compute = compute_dtype(cell.dtype, ("float32",))
+    return OracleRun(hs, compute, f"the file's own Loop node {config['node']} run by onnxruntime "
+                                  f"({versions('onnxruntime')}, CPU)", upcast_note(cell, compute))

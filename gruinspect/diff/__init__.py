@@ -23,7 +23,8 @@ from ..cell import GruCell
 from ..errors import ExitCode
 from ..inventory import Inventory, open_cells
 from ..store import TensorStore
-from .compare import (block_rows, finer_dtype, identical, make_sides, outputs_close, probe, run_side)
+from .compare import (block_rows, equivalence_notes, finer_dtype, identical, make_sides, outputs_close, probe,
+                      run_side)
 from .findings import Finding, config_findings, dtype_findings, explanation_findings, values_finding
 from .pairing import pair_cells, parse_pairs
 from .search import explain
@@ -103,6 +104,7 @@ def diff_cells(cell_a: GruCell, blocks_a: dict, cell_b: GruCell, blocks_b: dict,
     exp = explain(a, b, atol)
     if same_output:
         findings = explanation_findings(a, b, exp) if exp else dtype_findings(a, b, None)
+        notes += equivalence_notes(a, b)
         return PairReport(cell_a, cell_b, paired_by, "equivalent", findings, rows, output_max_abs, tol, notes)
     if exp is not None:
         findings = explanation_findings(a, b, exp)

@@ -105,10 +105,11 @@ def block_rows(a: Side, b: Side) -> list[dict]:
 
 
 def identical(a: Side, b: Side) -> bool:
-    """Every block bit-equal in the same dtype, the same blocks, the same recorded configuration."""
+    """Every block bit-equal in the same dtype, the same blocks, the same layout and recorded configuration
+    (a port to another framework with bit-equal blocks is equivalent, not identical)."""
     ca, cb = a.cell, b.cell
-    if (ca.dtype, ca.reset_after, ca.activation, ca.recurrent_activation) != \
-            (cb.dtype, cb.reset_after, cb.activation, cb.recurrent_activation):
+    if (ca.layout, ca.dtype, ca.reset_after, ca.activation, ca.recurrent_activation) != \
+            (cb.layout, cb.dtype, cb.reset_after, cb.activation, cb.recurrent_activation):
         return False
     if a.present != b.present:
         return False
@@ -152,3 +153,18 @@ def outputs_close(ha: np.ndarray, hb: np.ndarray, dtype: str, atol: float | None
     tol_abs, tol_rel = output_tolerance(dtype, atol=atol, rtol=0.0 if atol is not None else None)
     ok = bool(np.all(np.abs(hb - ha) <= tol_abs + tol_rel * np.abs(ha)))
     return ok, {"dtype": dtype, "atol": tol_abs, "rtol": tol_rel}
+
+
+def equivalence_notes(a: Side, b: Side) -> list[str]:
+    """What differs between two cells that compute the same, beyond what findings say."""
+    notes = []
+    if a.cell.layout != b.cell.layout:
+        same = all(np.array_equal(a.values[k], b.values[k]) for k in a.values)
+        notes.append(f"B holds A's cell in another layout ({a.cell.layout} -> {b.cell.layout})"
+                     + ("; every block is equal bit for bit." if same else "."))
+    for first, second, x, y in (("B", "A", b, a), ("A", "B", a, b)):
+        extra = sorted({r for g, r in x.present - y.present if not np.any(x.values[(g, r)])})
+        if extra:
+            notes.append(f"{first} stores zero {' and '.join(r.replace('_', ' ') + 'es' for r in extra)} that "
+                         f"{second} does not have: the same function.")
+    return notes

@@ -163,6 +163,11 @@ def plan_cells(cells: list[GruCell], target: str) -> tuple[list[Layer], list[Cel
             plan = make_plan(Convention.of(cell), module.CAPS)
             for note in notes:
                 plan.verdict.add_note(note)
+            if cell.config.get("clip"):
+                # ONNX GRU clip bounds every activation's input; no target here bounds them.
+                plan.verdict.reasons.append(Finding(
+                    "clip", f"the cell bounds every activation's input to [-{cell.config['clip']:g}, "
+                            f"{cell.config['clip']:g}] (ONNX clip) and {module.CAPS.label} has no such bound"))
             reports.append(CellReport(cell, layer.index, direction, plan))
     return layers, reports
 

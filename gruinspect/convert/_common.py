@@ -327,7 +327,8 @@ def apply_plan(plan: CellPlan, blocks: dict, input_size: int, units: int) -> dic
 
 # ------------------------------------------------------------------------------------ layers
 
-_FWBW = {"fw": "forward", "bw": "backward"}
+# TF1 fw/bw scopes; ONNX GRU cells are `<node>/forward`, `<node>/backward` (layouts/onnx_gru.py).
+_FWBW = {"fw": "forward", "bw": "backward", "forward": "forward", "backward": "backward"}
 _KERAS_DIRECTION = re.compile(r"(forward|backward)_(.+)")
 
 

@@ -59,6 +59,7 @@ class Case:
     out_exists: bool = False  # split's output folder exists and is not empty before the run
     out_in_file: bool = False  # split's output folder would be inside a regular file
     names: str | None = None  # text the error line must contain (default: the case's folder)
+    why: str = ""  # with expect=ANY: why both exit 0 and exit 2 are right for this input
 
     def __iter__(self):  # (case_id, description, path-builder), as the generators are described
         return iter((self.case_id, self.description, self.build))
@@ -506,7 +507,8 @@ def bundle_cases(sample: Sample, *, prefix: Path | None = None, fmt: str | None 
                with_rows(replace_row(b"", encode_header(facts.num_shards + 1))))
     header = rows[0][1]
     for k in range(len(header)) if full else ():
-        yield case(f"header-cut-{k}", f"header entry cut to {k} bytes", with_rows(replace_row(b"", header[:k])), expect=ANY)
+        yield case(f"header-cut-{k}", f"header entry cut to {k} bytes", with_rows(replace_row(b"", header[:k])), expect=ANY,
+                   why="a prefix of the header proto can still parse: its proto3 fields then take their defaults")
     yield case("duplicate-row", "an entry appears twice", with_rows(rows[:2] + rows[1:]))
     if len(rows) > 2:
         yield case("rows-swapped", "two entries out of key order", with_rows([rows[0], rows[2], rows[1]] + rows[3:]))
@@ -552,7 +554,9 @@ def bundle_cases(sample: Sample, *, prefix: Path | None = None, fmt: str | None 
                        checksum=name.startswith("crc"))
         for k in range(len(value)) if key in facts.cell_keys and full else ():
             yield case(f"entry-cut-{k}-{tag}", f"entry of {key.decode('utf-8', 'backslashreplace')} cut to {k} bytes",
-                       with_rows(replace_row(key, value[:k])), expect=ANY)
+                       with_rows(replace_row(key, value[:k])), expect=ANY,
+                       why="a cut entry proto may still parse, its missing fields at their defaults; a reader "
+                           "then either finds the entry inconsistent (exit 2) or never needs its data (exit 0)")
 
     # -- partitioned variables (§1.7)
     sliced = [k for k in sorted(facts.entries) if facts.entries[k]["slices"]]
@@ -602,7 +606,9 @@ def bundle_cases(sample: Sample, *, prefix: Path | None = None, fmt: str | None 
         # the object graph is read when the checkpoint is opened; other strings only if a cell needs them
         yield case(f"string-length-over-64-bits-{tag}", f"string tensor {key.decode()}: its first length is a 70-bit varint",
                    on_copy(lambda dst, p=shard_file, off=e["offset"]: overwrite(dst / p, off, b"\xff" * 9 + b"\x7f")),
-                   expect=ERROR if key == b"_CHECKPOINTABLE_OBJECT_GRAPH" else ANY)
+                   expect=ERROR if key == b"_CHECKPOINTABLE_OBJECT_GRAPH" else ANY,
+                   why="only the object graph is read on open; another string tensor is read only when a "
+                       "command needs it")
         if key == b"_CHECKPOINTABLE_OBJECT_GRAPH":
             bit = (e["offset"] + e["size"] // 2) * 8 + 5
             yield case("object-graph-flip", "bit flipped in the middle of the object graph",
@@ -868,7 +874,9 @@ def file_cases(sample: Sample, *, truncation: str = ANY, target: Path | None = N
                        on_copy(lambda f, k=k: truncate(f, k)), fmt, expect=truncation)
     for bit in sorted(rng.sample(range(size * 8), min(24 if sample.full else 8, size * 8))):
         yield Case(f"{fmt}/{sample.name}/{target.name}-flip-{bit}", f"bit {bit} of {target} flipped",
-                   on_copy(lambda f, bit=bit: flip(f, bit)), fmt, expect=ANY)
+                   on_copy(lambda f, bit=bit: flip(f, bit)), fmt, expect=ANY,
+                   why="this format has no checksum: a flipped bit can land in a byte no reader looks at "
+                       "(padding, free space) or leave a value that is still valid")
     yield Case(f"{fmt}/{sample.name}/{target.name}-zeroed", f"{target} overwritten with zeros",
                on_copy(lambda f: f.write_bytes(bytes(size))), fmt, expect=ERROR)
     yield Case(f"{fmt}/{sample.name}/{target.name}-empty", f"{target} emptied", on_copy(lambda f: f.write_bytes(b"")), fmt, expect=ERROR)
@@ -902,13 +910,17 @@ def hdf5_cases(sample: Sample) -> Iterator[Case]:
     for attr in root_attrs:
         yield Case(f"{fmt}/{sample.name}/no-root-attr-{attr}", f"root attribute {attr} deleted",
                    with_h5(lambda f, a=attr: f.attrs.__delitem__(a)), fmt,
-                   expect=ERROR if attr == "layer_names" else ANY)
+                   expect=ERROR if attr == "layer_names" else ANY,
+                   why="root attributes other than layer_names only describe the writer (keras_version, "
+                       "backend, model_config): without them the weights still read")
     for group, attr in group_attrs:
         yield Case(f"{fmt}/{sample.name}/no-attr-{group.replace('/', '_')}-{attr}", f"attribute {attr} of {group} deleted",
                    with_h5(lambda f, g=group, a=attr: f[g].attrs.__delitem__(a)), fmt,
-                   expect=ERROR if attr == "layer_names" else ANY)
+                   expect=ERROR if attr == "layer_names" else ANY,
+                   why="a group without weight_names is a layer without weights, which is valid")
         yield Case(f"{fmt}/{sample.name}/int-attr-{group.replace('/', '_')}-{attr}", f"attribute {attr} of {group} made an int",
-                   with_h5(lambda f, g=group, a=attr: f[g].attrs.__setitem__(a, 7)), fmt, expect=ANY)
+                   with_h5(lambda f, g=group, a=attr: f[g].attrs.__setitem__(a, 7)), fmt, expect=ANY,
+                   why="an attribute no command needs may hold anything; one that is needed must be refused")
     for name, shape, dtype in datasets[:4]:
         if len(shape) < 1 or dtype not in ("float16", "float32", "float64"):
             continue
@@ -919,7 +931,9 @@ def hdf5_cases(sample: Sample) -> Iterator[Case]:
             f.create_dataset(name, shape=big, dtype=dtype, chunks=(1,) + tuple(shape[1:]) if shape[1:] else (1024,))
         yield Case(f"{fmt}/{sample.name}/dataset-huge-{name.replace('/', '_')}",
                    f"dataset {name} replaced by an unwritten one claiming {1 << 28} rows", with_h5(huge), fmt,
-                   expect=ANY, huge=True)
+                   expect=ANY, huge=True,
+                   why="listing reads metadata only and the dataset may belong to no cell; what the case "
+                       "proves is the memory bound, measured for every command")
 
 
 def zip_cases(sample: Sample) -> Iterator[Case]:
@@ -945,7 +959,8 @@ def zip_cases(sample: Sample) -> Iterator[Case]:
     for member in members:
         yield Case(f"{fmt}/{sample.name}/no-member-{member.replace('/', '_')}", f"archive member {member} removed",
                    rezip(lambda m, gone=member: None if m == gone else m), fmt,
-                   expect=ANY if member == "metadata.json" else ERROR)
+                   expect=ANY if member == "metadata.json" else ERROR,
+                   why="metadata.json only names the Keras version: the weights and config stand without it")
     yield Case(f"{fmt}/{sample.name}/members-dotdot", "every archive member renamed to ../NAME",
                rezip(lambda m: "../" + m), fmt, expect=ERROR)
 

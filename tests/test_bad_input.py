@@ -1,7 +1,7 @@
 """Every bad input of the corpus (tests/badinput.py) through `list`, `stats` and `split --out`.
 
 For each case and command: exit code 2, exactly one stderr line "gruinspect: error: ..." in the
-vocabulary of STYLE.md naming the file, no traceback, done within seconds, nothing written where
+vocabulary of STYLE.md naming the file, no traceback, ended by the hang alarm if it stalls, nothing written where
 the output folder would go, the input left as it was, and -- for files claiming huge sizes -- no
 more memory than the input's own size. Valid but hostile files (names with `..`, `/`, non-UTF-8
 bytes) must succeed with every output file inside the output folder. A per-format count of the
@@ -45,7 +45,6 @@ def _params(cases):
         marks = [pytest.mark.xfail(strict=True, reason=reasons[0])] if reasons else []
         out.append(pytest.param(case, id=case.case_id, marks=marks))
     return out
-SECONDS = 5.0  # per command; generous: it catches hangs, it is not a speed test
 HANG_ALARM = 20  # a command still running after this is interrupted so CI fails instead of hanging
 MEMORY_SLACK = 16 << 20  # bytes a command may allocate beyond the size of its input
 VOCABULARY = re.compile(
@@ -208,8 +207,7 @@ def test_bad_input(case, scratch):
                 (out / "mine.txt").write_text("keep me")
             if case.out_in_file:
                 (root / "out").write_text("a file, not a folder")
-        result, seconds, peak = invoke(args, memory_budget=budget)
-        assert seconds < SECONDS, f"{case.case_id}: {command} took {seconds:.1f} s"
+        result, _, peak = invoke(args, memory_budget=budget)
         if peak is not None:
             assert peak < budget, f"{case.case_id}: {command} allocated {peak} bytes for a {budget - MEMORY_SLACK}-byte input"
         assert _snapshot(root / "in") == before, f"{case.case_id}: {command} changed its input"
@@ -218,6 +216,7 @@ def test_bad_input(case, scratch):
         if expect == ON_READ:
             expect = ANY if command == "list" else ERROR
         if expect == ANY:
+            assert case.why, f"{case.case_id}: a case that accepts exit 0 or 2 must say why both are right"
             assert result.exit_code in (0, 2), f"{case.case_id} {command}: exit {result.exit_code}\n{result.stderr}"
             assert "Traceback" not in result.stderr
             expect = ERROR if result.exit_code == 2 else OK
@@ -290,12 +289,12 @@ def test_a_hang_in_the_hdf5_library_ends_with_one_line_and_exit_2(sample, tmp_pa
     env.pop("GRUINSPECT_TRACEBACK", None)
     result = subprocess.run([sys.executable, "-m", "gruinspect", "list", str(path)], capture_output=True,
                             text=True, timeout=60, env=env)
-    # The bytes are tied to the sample as it is today: a regenerated sample may no longer hang, but
-    # it must still never hang, nor crash.
-    assert result.returncode in (0, 2), result.stderr
-    if result.returncode == 2:
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("gruinspect: error: ") and str(path) in lines[0]
+    # The patched bytes were found by fuzzing this sample as it is: a regenerated sample fails here
+    # until new hang bytes are found for it (tests/fuzz/fuzz_readers.py), rather than passing untested.
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("gruinspect: error: ") and str(path) in lines[0]
+    assert "did not finish reading its metadata" in lines[0]
 
 
 @pytest.mark.parametrize("work, code, line", [
@@ -314,10 +313,10 @@ print("after", flush=True)
 sys.exit(3)
 """
     env = dict(os.environ, GRUINSPECT_HANG_SECONDS="1")
-    start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    # A hang is bounded by the supervisor's own timeout (1 s here); subprocess's timeout only stops a
+    # broken supervisor from stalling the suite.
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == code, result.stderr
-    assert time.monotonic() - start < 30
     if line:
         assert result.stderr.strip() == line and result.stdout == ""
     elif code == 3:

@@ -23,7 +23,6 @@ from gruinspect.blocks import read_blocks
 from gruinspect.errors import GruInspectError
 from gruinspect.formats import _object_graph, _tensor_proto, detect, graphdef, open_store, saved_model, tf_v1
 from gruinspect.inventory import list_cells
-from gruinspect.layouts import keras_gru
 from gruinspect.layouts._common import is_optimizer_slot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,9 +42,6 @@ def _entries():
 ENTRIES = _entries()
 IDS = [e["name"] for e in ENTRIES]
 # The Keras GRU layout is written separately; until it lands, Keras cells cannot be found.
-KERAS_LAYOUT_READY = not (keras_gru.__doc__ or "").startswith("Layout placeholder")
-
-
 def _path(entry) -> str:
     return str(SAMPLES / entry["path"])
 
@@ -198,10 +194,7 @@ def _cell_params(entries):
     out = []
     for e in entries:
         for c in e["cells"]:
-            marks = []
-            if c["layout"] == "keras-gru" and not KERAS_LAYOUT_READY:
-                marks = [pytest.mark.xfail(reason="the Keras GRU layout has not landed yet", strict=False)]
-            out.append(pytest.param(e, c, id="%s:%s" % (e["name"], c["name"]), marks=marks))
+            out.append(pytest.param(e, c, id="%s:%s" % (e["name"], c["name"])))
     return out
 
 

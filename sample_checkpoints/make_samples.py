@@ -31,7 +31,8 @@ MANIFEST = HERE / "manifest.json"
 MAX_TOTAL_BYTES = 1024 * 1024
 
 # Generator modules, in order. Add new ones here; absent modules are skipped.
-GENERATOR_MODULES = ("samples_tf1", "samples_keras", "samples_tf2", "samples_onnx", "samples_tfjs", "samples_tflite")
+GENERATOR_MODULES = ("samples_tf1", "samples_keras", "samples_tf2", "samples_onnx", "samples_tfjs", "samples_tflite",
+                     "samples_diff")
 
 
 def load_generators() -> dict:

@@ -1,6 +1,7 @@
 """`list`: which GRU cells a file holds, read from names and shapes only (no tensor data)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -46,16 +47,23 @@ class Inventory:
         return None
 
 
+def inventory_of(path: str, store: TensorStore) -> Inventory:
+    """The cells of an open store (PATH is what the user named), from names and shapes only."""
+    discovery = find_cells(store)
+    return Inventory(
+        path=path, format=store.format, cells=discovery.cells, problems=discovery.problems,
+        tensors=list(store.infos().values()), metadata=dict(store.metadata),
+    )
+
+
 @contextmanager
-def open_cells(path: str):
-    """Open PATH and find its cells: ``with open_cells(p) as (store, inventory): ...``."""
+def open_cells(path: str) -> Iterator[tuple[TensorStore, Inventory]]:
+    """Open PATH and find its cells: ``with open_cells(p) as (store, inventory): ...``.
+
+    The older form of :func:`gruinspect.load`, kept for existing code."""
     store: TensorStore = open_store(path)
     try:
-        discovery = find_cells(store)
-        yield store, Inventory(
-            path=path, format=store.format, cells=discovery.cells, problems=discovery.problems,
-            tensors=list(store.infos().values()), metadata=dict(store.metadata),
-        )
+        yield store, inventory_of(path, store)
     finally:
         store.close()
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from ..cell import GruCell
 from ..errors import UnsupportedError
-from .spec import LayoutSpec
+from .spec import Activations, LayoutSpec
 
 # Most specific first: a CudnnCompatibleGRUCell also has GRUCell-like `gates/*` tensors.
 LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cell", "keras_cudnn_gru", "keras1_gru",
@@ -41,6 +41,16 @@ def spec_for(layout: str) -> LayoutSpec:
         return _by_name()[layout]
     except KeyError:
         raise UnsupportedError(f"Unsupported layout {layout!r}; known: {', '.join(_by_name())}.") from None
+
+
+def activations_of(cell: GruCell) -> tuple[Activations, bool]:
+    """``(activations, assumed)``: the cell's own activations, else (``assumed``) its layout's
+    defaults for whichever the file does not record."""
+    if cell.activation is not None and cell.recurrent_activation is not None:
+        return Activations(cell.activation, cell.recurrent_activation), False
+    default = spec_for(cell.layout).default_activations
+    return Activations(cell.activation or default.activation,
+                       cell.recurrent_activation or default.recurrent_activation), True
 
 
 def transform(name: str):

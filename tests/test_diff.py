@@ -436,3 +436,16 @@ def test_onnx_port_mistakes(tmp_path, mistake):
             feeds[i.name] = rng.standard_normal(shape).astype(np.float32) * (0.5 if "initial_h" in i.name else 1)
         return session.run(None, feeds)[0]
     assert float(np.max(np.abs(run(path) - run(str(ONNX_PORT))))) > 1e-4
+
+
+def test_readme_example_is_what_diff_prints(monkeypatch):
+    import re
+
+    readme = (SAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"```\n\$ (gruinspect diff [^\n]*)\n(.*?)```", readme, flags=re.S)
+    assert len(shown) == 2
+    monkeypatch.chdir(SAMPLES.parent)
+    for command, output in shown:
+        args = command.split()[1:]
+        code = 0 if "wrong" not in command else 1
+        assert run_cli(*args, exit_code=code).stdout == output

@@ -24,7 +24,7 @@ import numpy as np
 
 from .blocks import read_blocks, select_cells
 from .cell import GATES, GruCell
-from .inventory import open_cells
+from .listing import open_cells
 from .maths import activation
 
 # Bin edges of the tau histogram, in steps; the last bin is [1000, inf].
@@ -88,6 +88,7 @@ class CellHealth:
     inf_count: int
     nonfinite_blocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # block key -> (nan, inf)
     run: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         finite_tau = self.tau[np.isfinite(self.tau)]
@@ -108,6 +109,7 @@ class CellHealth:
             "inf_count": self.inf_count,
             "nonfinite_blocks": {k: {"nan": n, "inf": i} for k, (n, i) in self.nonfinite_blocks.items()},
             "run": self.run,
+            "notes": self.notes,
         }
 
     def rows(self) -> list[tuple[str, str]]:
@@ -129,7 +131,7 @@ class CellHealth:
              ("none" if self.equal_bias_pairs else "no recurrent biases")),
             ("NaN / Inf", f"{self.nan_count} / {self.inf_count}"),
         ]
-        return rows
+        return rows + [("note", n) for n in self.notes]
 
 
 def _finite_or_none(value: float):
@@ -197,6 +199,10 @@ def gate_values(blocks: dict, x: np.ndarray, h: np.ndarray, *, reset_after: bool
     return r, z, c, z * h + (1.0 - z) * c
 
 
+def _clipped(fn, clip: float):
+    return lambda v: fn(np.clip(v, -clip, clip))
+
+
 def zero_input_bias(blocks: dict, gate: str, units: int) -> np.ndarray:
     """The gate's pre-activation at x = 0, h = 0: ``bias [+ recurrent_bias]`` (zeros without bias)."""
     total = np.zeros(units, dtype=np.float64)
@@ -224,6 +230,11 @@ def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: i
     """
     (act_name, ract_name), assumed = cell_activations(cell)
     act, act_r = activation(act_name), activation(ract_name)
+    clip = float(cell.config.get("clip") or 0.0)  # ONNX GRU `clip` bounds every activation's input
+    notes = []
+    if clip:
+        act, act_r = _clipped(act, clip), _clipped(act_r, clip)
+        notes.append(f"every activation's input bounded to [-{clip:g}, {clip:g}] (clip)")
     H, I = cell.units, cell.input_size
     with np.errstate(invalid="ignore", over="ignore"):
         b = {key: np.asarray(v, dtype=np.float64) for key, v in blocks.items()}
@@ -235,7 +246,8 @@ def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: i
         if n or i:
             nonfinite[f"{gate}_{role}"] = (n, i)
 
-    tau = timescale(zero_input_bias(b, "update", H), ract_name)
+    pre_update = zero_input_bias(b, "update", H)
+    tau = timescale(np.clip(pre_update, -clip, clip) if clip else pre_update, ract_name)
     with np.errstate(over="ignore", invalid="ignore"):
         r0 = act_r(zero_input_bias(b, "reset", H))
 
@@ -278,7 +290,7 @@ def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: i
         tau=tau, tau_spread=Spread.of(tau), tau_histogram=_histogram(tau, TAU_EDGES),
         reset_openness=r0, reset_spread=Spread.of(r0), spectral_norms=norms, saturation=saturation,
         dead_units=dead, frozen_units=frozen, equal_bias_pairs=equal, nan_count=nans, inf_count=infs,
-        nonfinite_blocks=nonfinite,
+        nonfinite_blocks=nonfinite, notes=notes,
         run={"steps": steps, "batch": batch, "seed": seed, "input": "standard normal", "initial_state": "zeros"},
     )
 

@@ -173,6 +173,16 @@ def test_timescale_uses_the_cells_own_recurrent_activation(name, slope, expected
         assert h.to_json()["tau"]["max"] is None
 
 
+def test_onnx_clip_bounds_every_gate_input():
+    I, H = 3, 4
+    cell, read = _only_cell(_tf_gru_cell_store(_hand_blocks(I, H, np.random.default_rng(7)), I, H))
+    h = cell_health(dataclasses.replace(cell, config={"clip": 0.5}), read)
+    # b_z = ln 3, 10, 0, -ln 3 clipped to +-0.5; the reset gate of unit 3 (b_r 20) is sigmoid(0.5): not saturated
+    np.testing.assert_allclose(h.tau, [1 + math.exp(0.5), 1 + math.exp(0.5), 2.0, 1 + math.exp(-0.5)], rtol=1e-6)
+    assert h.saturation == {"reset": 0.0, "update": 0.0, "candidate": 0.0}
+    assert h.frozen_units == [] and h.notes == ["every activation's input bounded to [-0.5, 0.5] (clip)"]
+
+
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_gate_values_step_as_the_reference_maths(reset_after):
     rng = np.random.default_rng(11)

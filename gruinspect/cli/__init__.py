@@ -21,6 +21,8 @@ _COMMANDS = {
     "verify": ("gruinspect.cli.verify_cmd", "verify_command"),
     "convert": ("gruinspect.cli.convert_cmd", "convert_command"),
     "diff": ("gruinspect.cli.diff_cmd", "diff_command"),
+    "report": ("gruinspect.cli.report_cmd", "report_command"),
+    "plot": ("gruinspect.cli.plot_cmd", "plot_command"),
 }
 _HELP = {
     "list": "List the GRU cells in a checkpoint or weights file.",
@@ -29,6 +31,8 @@ _HELP = {
     "verify": "Prove the split: re-fuse bit for bit and recompute the cell against its framework.",
     "convert": "Move GRU weights to PyTorch, ONNX, Keras or TF1 layout, and prove the result.",
     "diff": "Say why two files' GRU cells differ: pair, compare, and name the porting mistake.",
+    "report": "Draw every cell's blocks, histograms and health figures in one self-contained HTML page.",
+    "plot": "Write the report's figures as PNG files (needs gruinspect[plot]).",
 }
 
 

@@ -90,7 +90,7 @@ def _gru_cells(model_path: str, layout: str = "onnx-gru") -> list[dict]:
                 tensors["B"] = source(node.input[3])
             for d in dirs:
                 out.append({
-                    "name": f"{node.name or node.output[0]}/{d}", "layout": layout,
+                    "name": f"{path}{node.name or node.output[0]}/{d}", "layout": layout,
                     "input_size": int(W.dims[2]), "units": int(R.dims[2]),
                     "reset_after": bool(attrs.get("linear_before_reset", 0)),
                     "dtype": onnx.helper.tensor_dtype_to_np_dtype(W.data_type).name, "tensors": tensors})

@@ -19,12 +19,15 @@ import pytest
 
 from conftest import SAMPLES, manifest, run_cli, sample_path, samples
 from gruinspect.export import split
-from gruinspect.verify import FAILED, PASSED, SKIPPED, TOLERANCES, verify
+from gruinspect.verify import FAILED, PASSED, SKIPPED, verify
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 SINGLE = SAMPLES / "tf1_gru_single" / "model.ckpt"   # rnn/gru_cell, 3 -> 4, float32
 NO_GRU = SAMPLES / "no_gru" / "model.ckpt"
+# The bounds this suite holds verify to, stated here rather than read from the code under test:
+# float32 cells agree with float64 to ~2e-7 on these sequences, float16 to ~1e-3, bfloat16 to ~1e-2.
+BOUNDS = {"float64": (1e-10, 1e-10), "float32": (1e-5, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (5e-2, 5e-2)}
 
 
 def _json(result) -> dict:
@@ -48,7 +51,7 @@ def test_every_sample_verifies_with_the_framework_oracle(entry):
         checks = _checks(cell)
         assert [c["status"] for c in checks.values()] == [PASSED] * 3, checks
         framework = checks["framework"]
-        atol, rtol = TOLERANCES[framework["compute_dtype"]]
+        atol, rtol = BOUNDS[framework["compute_dtype"]]
         assert framework["max_abs"] <= atol + rtol and (framework["atol"], framework["rtol"]) == (atol, rtol)
         assert checks["equations"]["max_abs"] < 1e-10
         if cell["layout"] == "tf-cudnn-compatible-gru-cell":
@@ -74,8 +77,8 @@ def test_float16_uses_the_looser_tolerance():
     report = verify(str(SAMPLES / "tf1_float16" / "model.ckpt"), oracle="framework")
     framework = report.cells[0].check("framework")
     assert framework.status == PASSED and framework.compute_dtype == "float16"
-    assert (framework.atol, framework.rtol) == TOLERANCES["float16"]
-    assert 0 < framework.max_abs < TOLERANCES["float16"][0]
+    assert (framework.atol, framework.rtol) == BOUNDS["float16"]
+    assert 1e-4 < framework.max_abs < BOUNDS["float16"][0]  # float16 rounding shows, and stays inside
 
 
 def test_atol_rtol_override_the_dtype_defaults(cli):

@@ -142,10 +142,10 @@ class Browser:
 
     # ------------------------------------------------------------------------- pages
     def open(self, path: str, *, width: int = 1366, height: int = 900, screenshot: str | None = None,
-             evaluate: str | None = None, pdf: str | None = None) -> tuple[PageVisit, object]:
+             evaluate: str | None = None, pdf: str | None = None, max_height: int = 8000) -> tuple[PageVisit, object]:
         """Load ``path`` in a new tab; return what it did and the value of the ``evaluate`` expression.
 
-        ``screenshot`` saves a PNG of the page (up to 8000 px tall); ``pdf`` saves it printed.
+        ``screenshot`` saves a PNG of the page (up to ``max_height`` px tall); ``pdf`` saves it printed.
         """
         url = "file://" + os.path.abspath(path)
         visit = PageVisit(url)
@@ -175,7 +175,7 @@ class Browser:
                 value = result["result"].get("value")
             if screenshot:
                 metrics = self.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-                clip = {"x": 0, "y": 0, "width": width, "height": min(metrics["height"], 8000), "scale": 1}
+                clip = {"x": 0, "y": 0, "width": width, "height": min(metrics["height"], max_height), "scale": 1}
                 shot = self.send("Page.captureScreenshot", {"format": "png", "clip": clip,
                                                             "captureBeyondViewport": True}, session)
                 with open(screenshot, "wb") as f:

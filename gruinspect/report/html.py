@@ -27,9 +27,17 @@ code, td.src { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monos
 nav ol { columns: 2; margin: .4rem 0; }
 section.cell { border-top: 2px solid #ccc; margin-top: 1.5rem; padding-top: 1rem; }
 .grid { display: flex; flex-wrap: wrap; gap: .8rem 1.2rem; align-items: flex-start; }
-.blocks { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: .8rem 1.2rem;
+.blocks { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: .8rem 1.2rem;
           margin-bottom: .8rem; align-items: start; }
-.health-text { flex: 1 1 380px; max-width: 540px; }
+.blocks .input_kernel { grid-column: 1; } .blocks .recurrent_kernel { grid-column: 2; }
+.blocks .bias { grid-column: 3; } .blocks .recurrent_bias { grid-column: 4; }
+@media (max-width: 760px) {
+  .blocks { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .blocks .bias, .blocks .recurrent_bias { grid-column: auto; }
+}
+.health-text { flex: 1 1 420px; max-width: 600px; }
+table.health th { white-space: nowrap; }
+svg text.tick { font-size: 8px; }
 figure { margin: 0; max-width: 300px; }
 figcaption { font-size: 12px; color: #333; }
 figcaption b { color: #000; }
@@ -91,7 +99,7 @@ def cell_section(number: int, f: CellFigures) -> str:
             continue
         out.append('<div class="blocks">')
         for b in figs:
-            out.append(f'<figure data-block="{b.block.gate}_{b.block.role}">{heatmap(b)}'
+            out.append(f'<figure class="{b.block.role}" data-block="{b.block.gate}_{b.block.role}">{heatmap(b)}'
                        f"<figcaption><b>{escape(b.title)}</b><br>{escape(b.caption)}</figcaption></figure>")
         out.append("</div>")
     out.append("<h3>Value histograms per gate</h3><p>"
@@ -110,12 +118,12 @@ def health_part(f: CellFigures) -> str:
     h = f.health
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in h.rows())
     tau = bars(tau_labels(), h.tau_histogram.counts, title="units by memory timescale tau (steps)",
-                width=280)
+                width=260)
     r0 = h.reset_openness[np.isfinite(h.reset_openness)]
     edges = np.linspace(0.0, 1.0, 11)
     counts = [int(c) for c in np.histogram(r0, edges)[0]]
     reset = bars([f"{e:.1f}" for e in edges[:-1]], counts, title="units by reset openness at zero input",
-                 width=280)
+                 width=260)
     run = h.run
     note = (f"Saturation and frozen units from a run of {run['steps']} steps x {run['batch']} sequences of "
             f"{run['input']} inputs from a zero state (seed {run['seed']}).")

@@ -121,7 +121,8 @@ def bars(labels: list[str], counts: list[int], *, title: str, width: int = 330, 
         h = plot_h * c / peak
         out.append(f'<rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(slot - 2, 1):.1f}" '
                    f'height="{h:.1f}"><title>{escape(lab)}: {c}</title></rect>')
-        out.append(f'<text x="{x + slot / 2:.1f}" y="{top + plot_h + 11}" text-anchor="middle">{escape(lab)}</text>')
+        out.append(f'<text class="tick" x="{x + slot / 2:.1f}" y="{top + plot_h + 11}" text-anchor="middle">'
+                   f'{escape(lab)}</text>')
         if c:
             out.append(f'<text x="{x + slot / 2:.1f}" y="{top + plot_h - h - 2:.1f}" text-anchor="middle">{c}</text>')
     axis = (f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}"/>'

@@ -449,3 +449,112 @@ def test_readme_example_is_what_diff_prints(monkeypatch):
         args = command.split()[1:]
         code = 0 if "wrong" not in command else 1
         assert run_cli(*args, exit_code=code).stdout == output
+
+
+# --------------------------------------------------------------------------- PyTorch ports of a Keras GRU
+
+
+@pytest.fixture(scope="module")
+def torch_port(tmp_path_factory) -> dict:
+    """g1 of the tf-keras sample written by `gruinspect convert --to pytorch` (proven by torch.nn.GRU),
+    plus the Keras tensors a hand port starts from, as h5py reads them."""
+    from gruinspect.convert import convert
+
+    out = tmp_path_factory.mktemp("torch_port") / "port"
+    assert convert(str(FULL_H5), "pytorch", str(out), patterns=["g1"]).status == "written"
+    with h5py.File(FULL_H5, "r") as f:
+        keras = {t: f[G1 + t + ":0"][...] for t in ("kernel", "recurrent_kernel", "bias")}
+    return {"path": out / "model.safetensors", "keras": keras}
+
+
+def _keras_gates(v: np.ndarray) -> dict[str, np.ndarray]:
+    z, r, h = _gates(v, H)
+    return {"update": z, "reset": r, "candidate": h}
+
+
+def _torch_state(keras: dict, *, order=("reset", "update", "candidate"), transpose=True) -> dict[str, np.ndarray]:
+    """The nn.GRU state dict a port writes from Keras tensors: rows in ``order``."""
+    k, u = _keras_gates(keras["kernel"]), _keras_gates(keras["recurrent_kernel"])
+    b, rb = _keras_gates(keras["bias"][0]), _keras_gates(keras["bias"][1])
+    t = (lambda m: m.T) if transpose else (lambda m: m)
+    return {"weight_ih_l0": np.concatenate([k[g].T for g in order]),
+            "weight_hh_l0": np.concatenate([t(u[g]) for g in order]),
+            "bias_ih_l0": np.concatenate([b[g] for g in order]),
+            "bias_hh_l0": np.concatenate([rb[g] for g in order])}
+
+
+def _keras_order_copied(keras):
+    # the whole Keras tensors transposed into PyTorch's slots: z|r|h where nn.GRU reads r|z|n
+    return {"weight_ih_l0": keras["kernel"].T, "weight_hh_l0": keras["recurrent_kernel"].T,
+            "bias_ih_l0": keras["bias"][0], "bias_hh_l0": keras["bias"][1]}
+
+
+def _merged(keras):
+    state = _torch_state(keras)
+    state["bias_ih_l0"] = state["bias_ih_l0"] + state["bias_hh_l0"]
+    state["bias_hh_l0"] = np.zeros_like(state["bias_hh_l0"])
+    return state
+
+
+def _half(keras):
+    return {k: v.astype(np.float16) for k, v in _torch_state(keras).items()}
+
+
+def _no_bias(keras):
+    state = _torch_state(keras)
+    return {k: v for k, v in state.items() if k.startswith("weight")}
+
+
+TORCH_MISTAKES = {
+    # name: (state dict from the Keras tensors, codes)
+    "keras_order_copied": (_keras_order_copied, ["gates_swapped"]),
+    "per_gate_untransposed": (lambda keras: _torch_state(keras, transpose=False), ["transposed"]),
+    "biases_merged": (_merged, ["biases_merged", "biases_merged"]),
+    "float16": (_half, ["dtype"]),
+    "bias_missing": (_no_bias, ["bias_missing", "bias_missing"]),
+}
+
+
+def test_correct_torch_port_is_equivalent(torch_port):
+    result = run_cli("diff", FULL_H5, torch_port["path"], "--pair", "g1=l0", "--json")
+    data = json.loads(result.stdout)
+    (pair,) = data["pairs"]
+    assert (pair["verdict"], pair["findings"]) == ("equivalent", [])
+    assert data["unpaired_a"] == ["bidi/forward_gru", "bidi/backward_gru", "inner_model/inner_gru"]
+    assert data["exit_code"] == 0  # cells left out of --pair do not fail it
+    by_order = run_cli("diff", FULL_H5, torch_port["path"], exit_code=1)  # unpaired cells do
+    assert "g1      l0      equivalent" in by_order.stdout
+
+
+@pytest.mark.parametrize("mistake", list(TORCH_MISTAKES))
+@pytest.mark.parametrize("writer", ["safetensors", "torch.save"])
+def test_torch_port_mistakes(torch_port, tmp_path, mistake, writer):
+    import torch
+
+    make, codes = TORCH_MISTAKES[mistake]
+    state = make(torch_port["keras"])
+    if writer == "safetensors":
+        from safetensors.numpy import save_file
+
+        path = tmp_path / "port.safetensors"
+        save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(path))
+    else:
+        path = tmp_path / "port.pt"
+        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, str(path))
+    report = diff(str(FULL_H5), str(path), pairs=[("g1", "l0")])
+    (pair,) = report.pairs
+    assert (pair.verdict, [f.code for f in pair.findings]) == ("explained", codes), [f.detail for f in pair.findings]
+    assert report.exit_code == 1
+    if mistake == "keras_order_copied":
+        (finding,) = pair.findings
+        assert "B's reset gate holds A's update gate and B's update gate holds A's reset gate" in finding.detail
+        assert "A's order was copied into B's slots unchanged" in finding.detail
+
+    # torch.nn.GRU itself computes something else from the damaged weights than from the right port
+    def run(weights):
+        gru = torch.nn.GRU(3, H, bias="bias_ih_l0" in weights).double()
+        gru.load_state_dict({k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in weights.items()})
+        x = torch.from_numpy(np.random.default_rng(4).standard_normal((6, 2, 3)))
+        with torch.no_grad():
+            return gru(x)[0].numpy()
+    assert float(np.max(np.abs(run(state) - run(_torch_state(torch_port["keras"]))))) > 1e-4

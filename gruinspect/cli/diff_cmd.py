@@ -12,7 +12,8 @@ from .options import common_options
 @click.argument("a_path", metavar="A", type=click.Path(path_type=str))
 @click.argument("b_path", metavar="B", type=click.Path(path_type=str))
 @click.option("--pair", "pair_texts", multiple=True, metavar="CELL_A=CELL_B",
-              help="Compare these two cells (repeatable) instead of pairing by name, then by order and shape.")
+              help="Compare these two cells (repeatable) instead of pairing by name, then by order and shape; "
+                   "cells left out are listed but do not fail the exit code.")
 @click.option("--atol", type=float, metavar="X",
               help="Absolute tolerance for blocks and outputs (default by the finer dtype of the two cells: "
                    "float64 1e-10, float32 1e-5, float16 1e-2, bfloat16 5e-2 on outputs; a few units in the last "
@@ -32,8 +33,8 @@ def diff_command(a_path, b_path, pair_texts, atol, seed, show_blocks, as_json):
     activation changed, precision lost) or different (nothing searched explains it).
 
     \b
-    Exit codes: 0 every pair identical or equivalent and no cell unpaired; 1 otherwise;
-    2 unreadable input or bad usage.
+    Exit codes: 0 every pair identical or equivalent and no cell unpaired (unless --pair chose
+    the pairs); 1 otherwise; 2 unreadable input or bad usage.
 
     \b
     Examples:
@@ -78,7 +79,8 @@ def _show(report, show_blocks: bool) -> None:
                            _num(r["max_abs"]), _num(r["rel_l2"])] for r in p.blocks], right={3, 4})
     for side, names in (("A", report.unpaired_a), ("B", report.unpaired_b)):
         if names:
-            render.text(f"Unpaired in {side}: {', '.join(names)} (--pair CELL_A=CELL_B pairs them by hand)")
+            hint = "not compared" if report.paired_by_hand else "--pair CELL_A=CELL_B pairs them by hand"
+            render.text(f"Unpaired in {side}: {', '.join(names)} ({hint})")
     counts = {}
     for p in report.pairs:
         counts[p.verdict] = counts.get(p.verdict, 0) + 1

@@ -72,16 +72,20 @@ class DiffReport:
     unpaired_a: list[str]
     unpaired_b: list[str]
     problems: list[str] = field(default_factory=list)
+    paired_by_hand: bool = False
 
     @property
     def exit_code(self) -> int:
-        ok = all(p.passed for p in self.pairs) and not self.unpaired_a and not self.unpaired_b
+        """0 when every pair is identical or equivalent and no cell is unpaired (cells left out of
+        pairs given by hand do not count: the user chose what to compare), else 1."""
+        unpaired = (self.unpaired_a or self.unpaired_b) and not self.paired_by_hand
+        ok = all(p.passed for p in self.pairs) and not unpaired
         return int(ExitCode.OK if ok else ExitCode.CHECK_FAILED)
 
     def to_json(self) -> dict:
         return {"a": self.a, "b": self.b, "pairs": [p.to_json() for p in self.pairs],
-                "unpaired_a": self.unpaired_a, "unpaired_b": self.unpaired_b, "problems": self.problems,
-                "exit_code": self.exit_code}
+                "unpaired_a": self.unpaired_a, "unpaired_b": self.unpaired_b, "paired_by_hand": self.paired_by_hand,
+                "problems": self.problems, "exit_code": self.exit_code}
 
 
 def diff_cells(cell_a: GruCell, blocks_a: dict, cell_b: GruCell, blocks_b: dict, *, atol: float | None = None,
@@ -118,12 +122,13 @@ def diff_stores(store_a: TensorStore, inventory_a: Inventory, store_b: TensorSto
                 pairs: Iterable[tuple[str, str]] | None = None, atol: float | None = None, seed: int = 0
                 ) -> DiffReport:
     """:func:`diff` on files already open (``open_cells`` gives the store and inventory of each)."""
+    pairs = list(pairs or ())
     paired, rest_a, rest_b = pair_cells(inventory_a.cells, inventory_b.cells, pairs)
     reports = [diff_cells(ca, read_blocks(store_a, ca), cb, read_blocks(store_b, cb), atol=atol, seed=seed,
                           paired_by=how) for ca, cb, how in paired]
     problems = [f"A: {p}" for p in inventory_a.problems] + [f"B: {p}" for p in inventory_b.problems]
     return DiffReport(inventory_a.source, inventory_b.source, reports, [c.name for c in rest_a],
-                      [c.name for c in rest_b], problems)
+                      [c.name for c in rest_b], problems, paired_by_hand=bool(pairs))
 
 
 def diff(a_path: str, b_path: str, *, pairs: Iterable[tuple[str, str]] | None = None, atol: float | None = None,
@@ -131,7 +136,7 @@ def diff(a_path: str, b_path: str, *, pairs: Iterable[tuple[str, str]] | None = 
     """Pair the GRU cells of two files, compare them and explain each difference; never prints.
 
     ``pairs`` lists ``(cell of A, cell of B)`` to compare instead of pairing by name, then order and
-    shape. ``atol`` replaces the tolerance of the cells' dtype, for blocks and outputs alike.
+    shape; cells it leaves out are listed as unpaired but do not make the exit code 1. ``atol`` replaces the tolerance of the cells' dtype, for blocks and outputs alike.
     ``seed`` picks the input sequence both cells are run on.
     """
     with ExitStack() as stack:

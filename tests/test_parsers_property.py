@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import struct
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -267,10 +268,18 @@ def test_bundle_entries_with_arbitrary_numbers(work, name, data):
     })))
     rows[i] = (rows[i][0], badinput.encode_entry(e))
     Path(prefix + ".index").write_bytes(badinput.write_table(rows))
+    held = sum(f.stat().st_size for f in Path(prefix).parent.iterdir())
+    tracemalloc.start()
     try:
         _use(prefix)
     except GruInspectError:
         pass
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    # A claimed terabyte must be refused before it is allocated: what is allocated is bounded by
+    # what the files hold (each tensor read whole, plus the parsing), never by the entry's numbers.
+    assert peak < 4 * held + (4 << 20), f"allocated {peak} bytes for {held} bytes of files"
 
 
 @SLOW

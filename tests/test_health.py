@@ -19,7 +19,8 @@ import pytest
 from conftest import SAMPLES, run_cli
 from gruinspect import maths
 from gruinspect.blocks import read_blocks
-from gruinspect.health import RUN_BATCH, RUN_STEPS, TAU_EDGES, cell_health, gate_values
+from gruinspect.health import (EXACT_SVD_MAX, RUN_BATCH, RUN_STEPS, TAU_EDGES, cell_health, gate_values,
+                               spectral_norm)
 from gruinspect.layouts import find_cells
 from gruinspect.store import MemoryStore
 
@@ -181,6 +182,17 @@ def test_onnx_clip_bounds_every_gate_input():
     np.testing.assert_allclose(h.tau, [1 + math.exp(0.5), 1 + math.exp(0.5), 2.0, 1 + math.exp(-0.5)], rtol=1e-6)
     assert h.saturation == {"reset": 0.0, "update": 0.0, "candidate": 0.0}
     assert h.frozen_units == [] and h.notes == ["every activation's input bounded to [-0.5, 0.5] (clip)"]
+
+
+@pytest.mark.parametrize("n", [EXACT_SVD_MAX, 300])
+def test_spectral_norm_of_a_matrix_with_known_singular_values(n):
+    """U = Q1 diag(s) Q2^T has singular values s; above EXACT_SVD_MAX Lanczos must find max(s)."""
+    rng = np.random.default_rng(n)
+    q1, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    q2, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    s = np.linspace(0.1, 2.5, n) * (1 - 0.01 * rng.uniform(size=n))  # the top two 2.5 * (1 - 0.01 u), close
+    s[-1] = 2.5
+    assert spectral_norm((q1 * s) @ q2.T) == pytest.approx(2.5, rel=1e-9)
 
 
 @pytest.mark.parametrize("reset_after", [False, True])

@@ -42,7 +42,9 @@ from ..output import OutputFolder, check_output_folder, sha256_file
 from ._common import (REFUSED, CellPlan, Convention, Finding, Layer, MappedCell, MappedLayer, Verdict, apply_plan,
                       make_layers, make_plan, reference, sequences, tolerance)
 
-TARGETS = ("pytorch", "onnx", "keras", "tf1")
+TARGETS = ("pytorch", "onnx", "keras", "tf1", "c", "numpy", "pytorch-module")
+# Targets whose name is not their module's.
+_MODULES = {"numpy": "numpy_code", "pytorch-module": "pytorch_module"}
 REPORT = "conversion.json"
 
 __all__ = ["TARGETS", "convert", "convert_cells", "plan_cells", "verdict", "verdict_table_markdown", "conventions",
@@ -53,12 +55,27 @@ def target_module(target: str):
     """The module implementing ``target`` (one of :data:`TARGETS`)."""
     if target not in TARGETS:
         raise UsageError(f"Unsupported conversion target {target!r}; use one of {', '.join(TARGETS)}.")
-    return importlib.import_module(f"{__name__}.{target}")
+    return importlib.import_module(f"{__name__}.{_MODULES.get(target, target)}")
 
 
 def verdict(convention: Convention, target: str) -> Verdict:
     """The verdict for a cell of this convention converted to ``target`` (no data needed)."""
     return make_plan(convention, target_module(target).CAPS).verdict
+
+
+def check_options(target: str, options: dict | None) -> dict:
+    """The target-specific options (``prefix``, ``quantize``, ``per_row`` for ``c``) that are set,
+    checked: :class:`UsageError` for one the target does not take or an invalid value."""
+    module = target_module(target)
+    given = {k: v for k, v in (options or {}).items() if v not in (None, False)}
+    for key in given:
+        if key not in getattr(module, "OPTIONS", ()):
+            takers = [t for t in TARGETS if key in getattr(target_module(t), "OPTIONS", ())]
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} applies only to --to {' or '.join(takers) or 'no target'}, not {target}.")
+    if hasattr(module, "validate_options"):
+        module.validate_options(given)
+    return given
 
 
 @dataclass
@@ -71,6 +88,7 @@ class CellReport:
     plan: CellPlan
     written_as: dict = field(default_factory=dict)
     proof: dict | None = None
+    extra: dict = field(default_factory=dict)  # the target's own fields (the C symbols and scales...)
 
     @property
     def verdict(self) -> Verdict:
@@ -94,6 +112,7 @@ class CellReport:
             "scale": {g: s for g, s in self.plan.scale.items() if s != 1.0},
             "recurrent_bias_moved_to_input": sorted(self.plan.move_recurrent_bias),
         }
+        out.update(self.extra)
         out["written_as"] = self.written_as
         out["proof"] = self.proof
         return out
@@ -152,7 +171,7 @@ def _sequence_note() -> dict:
             "reference": "gruinspect.gru.run on the source blocks, float64"}
 
 
-def plan_cells(cells: list[GruCell], target: str) -> tuple[list[Layer], list[CellReport]]:
+def plan_cells(cells: list[GruCell], target: str, options: dict | None = None) -> tuple[list[Layer], list[CellReport]]:
     """Layers (pairs joined) and each cell's plan and verdict for ``target``."""
     module = target_module(target)
     layers = make_layers(cells)
@@ -161,6 +180,8 @@ def plan_cells(cells: list[GruCell], target: str) -> tuple[list[Layer], list[Cel
         notes = module.layer_notes(layer)
         for cell, direction in zip(layer.cells, layer.directions):
             plan = make_plan(Convention.of(cell), module.CAPS)
+            if hasattr(module, "adjust_plan"):
+                module.adjust_plan(plan, options or {})
             for note in notes:
                 plan.verdict.add_note(note)
             if cell.config.get("clip"):
@@ -173,7 +194,8 @@ def plan_cells(cells: list[GruCell], target: str) -> tuple[list[Layer], list[Cel
 
 
 def convert(path: str, target: str, out: str, *, patterns: Iterable[str] | None = None, approximate: bool = False,
-            force: bool = False, on_verdicts: Callable[[ConversionResult], None] | None = None) -> ConversionResult:
+            force: bool = False, on_verdicts: Callable[[ConversionResult], None] | None = None,
+            options: dict | None = None) -> ConversionResult:
     """Convert the GRU cells of PATH (those matching ``patterns``) to ``target`` under the folder ``out``.
 
     ``on_verdicts(result)`` is called with the verdicts before anything is written. Returns the
@@ -182,6 +204,7 @@ def convert(path: str, target: str, out: str, *, patterns: Iterable[str] | None 
     nothing written).
     """
     module = target_module(target)
+    check_options(target, options)
     module.check_dependencies()
     check_output_folder(out, force, [path])
     with open_cells(path) as (store, inventory):
@@ -189,17 +212,19 @@ def convert(path: str, target: str, out: str, *, patterns: Iterable[str] | None 
         if not cells:
             raise GruInspectError(f"No GRU cell found in {path}; nothing to convert.")
         return convert_cells(store, cells, target, out, source=inventory.source, approximate=approximate,
-                             force=force, on_verdicts=on_verdicts)
+                             force=force, on_verdicts=on_verdicts, options=options)
 
 
 def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source: dict | None = None,
                   approximate: bool = False, force: bool = False,
-                  on_verdicts: Callable[[ConversionResult], None] | None = None) -> ConversionResult:
+                  on_verdicts: Callable[[ConversionResult], None] | None = None,
+                  options: dict | None = None) -> ConversionResult:
     """:func:`convert` for cells already found in an open ``store`` (any :class:`TensorStore`)."""
     module = target_module(target)
     module.check_dependencies()
     check_output_folder(out, force, [store.path] if store.path and os.path.exists(store.path) else [])
-    layers, reports = plan_cells(cells, target)
+    options = check_options(target, options)
+    layers, reports = plan_cells(cells, target, options)
     result = ConversionResult(source or {"path": store.path, "format": store.format}, target, out, approximate,
                               reports)
     if on_verdicts is not None:
@@ -221,10 +246,11 @@ def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source:
                 plan = by_cell[id(cell)].plan
                 mcells.append(MappedCell(cell, plan, apply_plan(plan, blocks, cell.input_size, cell.units), direction))
             mapped.append(MappedLayer(layer, mcells))
-        files = module.write(mapped, tmp)
+        files = module.write(mapped, tmp, **options)
         for ml in mapped:
             for mc in ml.cells:
                 by_cell[id(mc.cell)].written_as = mc.written_as
+                by_cell[id(mc.cell)].extra = mc.report
         _prove(module, tmp, mapped, source_blocks, by_cell, result, files)
         for record in files:
             record["sha256"] = sha256_file(os.path.join(tmp, record["file"]))
@@ -257,7 +283,8 @@ def _prove(module, folder: str, mapped: list[MappedLayer], source_blocks: dict, 
         for mc, h0, cell_run in zip(ml.cells, h0s, runs):
             ref = reference(mc.cell, source_blocks[id(mc.cell)], xs, h0, reverse=cell_run.reverse)
             error = float(np.max(np.abs(cell_run.outputs - ref)))
-            tol = tolerance(mc.plan, cell_run.compute_dtype, mc.cell, ref)
+            tol = cell_run.tolerance if cell_run.tolerance is not None else tolerance(
+                mc.plan, cell_run.compute_dtype, mc.cell, ref)
             by_cell[id(mc.cell)].proof = {
                 "implementation": cell_run.implementation, "fallback_reason": cell_run.fallback_reason,
                 "compute_dtype": cell_run.compute_dtype, "reversed_input": cell_run.reverse,

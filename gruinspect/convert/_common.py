@@ -34,7 +34,9 @@ SHORT = {"hard_sigmoid_keras2": "hard_sigmoid (Keras 2)", "hard_sigmoid_keras3":
 HARD_SIGMOID_SLOPE = {"hard_sigmoid_keras2": 0.2, "hard_sigmoid_keras3": 1.0 / 6.0}
 
 EXACT, NOTE, REFUSED = "exact", "exact-with-note", "not-representable"
-KIND_TEXT = {EXACT: "exact", NOTE: "exact with a note", REFUSED: "not representable"}
+# Written on request with a known loss (a quantized C kernel): never exact, always measured and reported.
+APPROXIMATE = "approximate"
+KIND_TEXT = {EXACT: "exact", NOTE: "exact with a note", REFUSED: "not representable", APPROXIMATE: "approximate"}
 
 
 def display(name: str | None) -> str:
@@ -59,10 +61,11 @@ class Verdict:
     notes: list[Finding] = field(default_factory=list)
     reasons: list[Finding] = field(default_factory=list)
     approximation: list[Finding] = field(default_factory=list)
+    lossy: list[Finding] = field(default_factory=list)  # losses the user asked for (quantizing)
 
     @property
     def kind(self) -> str:
-        return REFUSED if self.reasons else NOTE if self.notes else EXACT
+        return REFUSED if self.reasons else APPROXIMATE if self.lossy else NOTE if self.notes else EXACT
 
     @property
     def text(self) -> str:
@@ -75,7 +78,8 @@ class Verdict:
     def to_json(self) -> dict:
         return {"verdict": self.kind, "reasons": [f.to_json() for f in self.reasons],
                 "notes": [f.to_json() for f in self.notes],
-                "approximation": [f.to_json() for f in self.approximation]}
+                "approximation": [f.to_json() for f in self.approximation],
+                "lossy": [f.to_json() for f in self.lossy]}
 
 
 # ------------------------------------------------------------------------------------ conventions
@@ -174,6 +178,8 @@ class Capabilities:
     equivalents: dict[str, tuple[str, float]] = field(default_factory=dict)
     written_dtype: dict[str, str] = field(default_factory=dict)  # source dtype -> written dtype
     dtype_notes: dict[str, Finding] = field(default_factory=dict)
+    # Writes the source's blocks as they are: an absent bias stays absent (no zeros, nothing summed).
+    keeps_source_biases: bool = False
 
 
 @dataclass
@@ -292,7 +298,7 @@ def make_plan(conv: Convention, caps: Capabilities) -> CellPlan:
             "biases summed",
             f"the input and recurrent biases of the {', '.join(exact_moves)} gate(s) are added into one bias "
             "(same function)"))
-    if conv.biases == "summed" and holds_rb:
+    if conv.biases == "summed" and holds_rb and not caps.keeps_source_biases:
         verdict.add_note(Finding(
             "summed r/z biases as (sum, 0)",
             "the source stored the reset/update input and recurrent biases already summed (CudnnCompatibleGRUCell): "
@@ -301,7 +307,7 @@ def make_plan(conv: Convention, caps: Capabilities) -> CellPlan:
     use_bias = conv.biases != "none" or not caps.optional_bias
     if conv.biases == "none" and not caps.optional_bias:
         verdict.add_note(Finding(ZERO_BIAS_SHORT, f"the source has no biases; {caps.label} needs them, so zeros are written"))
-    if conv.biases == "partial":
+    if conv.biases == "partial" and not caps.keeps_source_biases:
         verdict.add_note(Finding("missing biases as zeros", "biases missing for some gates are written as zeros"))
 
     dtype = caps.written_dtype.get(conv.dtype, conv.dtype)
@@ -455,6 +461,7 @@ class CellRun:
     compute_dtype: str
     implementation: str
     fallback_reason: str | None = None
+    tolerance: float | None = None  # the bound a lossy (quantized) cell reported, instead of the dtype's
 
 
 # ------------------------------------------------------------------------------------ mapped cells
@@ -470,6 +477,7 @@ class MappedCell:
     blocks: dict
     direction: str
     written_as: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)  # target-specific fields for the cell's conversion.json entry
 
 
 @dataclass

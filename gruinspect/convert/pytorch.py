@@ -29,6 +29,8 @@ from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLa
 
 NAME = "pytorch"
 EXTRA = "pytorch"
+# Appended to a refusal: the target that holds every convention exactly.
+REFUSAL_HINT = "; --to pytorch-module writes a PyTorch module with this cell's exact equations"
 ORDER = ("reset", "update", "candidate")
 
 CAPS = Capabilities(

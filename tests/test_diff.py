@@ -558,3 +558,61 @@ def test_torch_port_mistakes(torch_port, tmp_path, mistake, writer):
         with torch.no_grad():
             return gru(x)[0].numpy()
     assert float(np.max(np.abs(run(state) - run(_torch_state(torch_port["keras"]))))) > 1e-4
+
+
+def test_nan_in_b_is_different_and_json_stays_valid(tmp_path):
+    def poison(f):
+        v = f[G1 + "kernel:0"][...]
+        v[0, 0] = np.nan
+        f[G1 + "kernel:0"][...] = v
+    path = damaged(tmp_path, "nan", poison)
+    data = json.loads(run_cli("diff", FULL_H5, path, "--json", exit_code=1).stdout)
+    g1 = data["pairs"][0]
+    assert (g1["verdict"], g1["findings"][0]["code"], g1["output_max_abs"]) == ("different", "values", None)
+    assert next(b for b in g1["blocks"] if (b["gate"], b["role"]) == ("update", "input_kernel"))["max_abs"] is None
+    again = json.loads(run_cli("diff", path, path, "--json").stdout)
+    assert [p["verdict"] for p in again["pairs"]] == ["identical"] * 4
+
+
+def test_terminal_output_is_a_rich_table(tmp_path, monkeypatch, capsys):
+    from gruinspect import render
+    from gruinspect.cli.diff_cmd import _show
+
+    monkeypatch.setattr(render, "is_terminal", lambda stream=None: True)
+    _show(diff(str(FULL_H5), damaged(tmp_path, "swap", swap_update_reset)), show_blocks=True)
+    out = capsys.readouterr().out
+    assert "explained" in out and "gates_swapped" in out and "─" in out  # rich's rule under the header
+    assert out.count("recurrent_kernel") == 3  # the per-block table, shown with --blocks
+
+
+def test_hard_sigmoid_slope_folded_into_the_weights_is_equivalent(tmp_path):
+    """Keras 3's hard_sigmoid ported as ONNX HardSigmoid(alpha=0.2) (Keras 2's) of 5/6 of the gate
+    pre-activations computes the same; the same alpha without the scaling does not."""
+    import onnx
+    from onnx import numpy_helper
+
+    def port(name, scale):
+        model = onnx.load(str(ONNX_PORT))
+        inits = {i.name: i for i in model.graph.initializer}
+        node = next(n for n in model.graph.node if n.name == "decoder")
+        next(a for a in node.attribute if a.name == "activation_alpha").floats[:] = [0.2]
+        units = 5
+        for k, rows in (("W_l1", None), ("R_l1", None), ("B_l1", [(0, 2 * units), (3 * units, 5 * units)])):
+            v = numpy_helper.to_array(inits[k]).copy()
+            if rows is None:
+                v[:, :2 * units] *= scale
+            else:
+                for a, b in rows:
+                    v[:, a:b] *= scale
+            inits[k].CopyFrom(numpy_helper.from_array(v, k))
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(model, str(path))
+        return str(path)
+
+    folded = _pair(diff(str(KERAS3), port("folded", np.float32(5 / 6))), "decoder")
+    assert folded.verdict == "equivalent"
+    assert [(f.code, f.changes_function) for f in folded.findings] == [("activation", False)]
+    assert folded.findings[0].data["scale"] == pytest.approx(5 / 6)
+    renamed = _pair(diff(str(KERAS3), port("renamed", np.float32(1.0))), "decoder")
+    assert (renamed.verdict, [(f.code, f.changes_function) for f in renamed.findings]) == \
+        ("explained", [("activation", True)])

@@ -23,8 +23,8 @@ from ..cell import GruCell
 from ..errors import ExitCode
 from ..inventory import Inventory, open_cells
 from ..store import TensorStore
-from .compare import (block_rows, equivalence_notes, finer_dtype, identical, make_sides, outputs_close, probe,
-                      run_side)
+from .compare import (block_rows, equivalence_notes, finer_dtype, finite, identical, make_sides, outputs_close,
+                      probe, run_side)
 from .findings import Finding, config_findings, dtype_findings, explanation_findings, values_finding
 from .pairing import pair_cells, parse_pairs
 from .search import explain
@@ -102,7 +102,7 @@ def diff_cells(cell_a: GruCell, blocks_a: dict, cell_b: GruCell, blocks_b: dict,
     xs, h0 = probe(cell_a, seed)
     ha, hb = run_side(a, xs, h0), run_side(b, xs, h0)
     same_output, tol = outputs_close(ha, hb, dtype, atol)
-    output_max_abs = float(abs(hb - ha).max())
+    output_max_abs = finite(float(abs(hb - ha).max()))
     if identical(a, b):
         return PairReport(cell_a, cell_b, paired_by, "identical", [], rows, output_max_abs, tol, notes)
     exp = explain(a, b, atol)

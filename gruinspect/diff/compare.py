@@ -39,7 +39,6 @@ class Side:
     cell: GruCell
     values: dict[tuple[str, str], np.ndarray]
     present: set[tuple[str, str]]
-    stored: dict[tuple[str, str], np.ndarray]
     activation: str
     recurrent_activation: str
 
@@ -79,7 +78,7 @@ def make_sides(cell_a: GruCell, stored_a: dict, cell_b: GruCell, stored_b: dict)
             else:
                 other = stored_b if i == 0 else stored_a
                 values[key] = np.zeros(np.shape(other[key]), dtype=np.float64)
-        sides.append(Side(cell, values, set(stored), stored, acts["activation"][i], acts["recurrent_activation"][i]))
+        sides.append(Side(cell, values, set(stored), acts["activation"][i], acts["recurrent_activation"][i]))
     return sides[0], sides[1], notes
 
 
@@ -99,9 +98,14 @@ def block_rows(a: Side, b: Side) -> list[dict]:
             norm_a = float(np.linalg.norm(va))
             norm_d = float(np.linalg.norm(delta))
             rel = norm_d / norm_a if norm_a else (0.0 if norm_d == 0 else None)
-            row.update(max_abs=max_abs, rel_l2=rel)
+            row.update(max_abs=finite(max_abs), rel_l2=finite(rel))
         rows.append(row)
     return rows
+
+
+def finite(value: float | None) -> float | None:
+    """``value``, or None when it is NaN or infinite (JSON has no such numbers)."""
+    return value if value is None or np.isfinite(value) else None
 
 
 def identical(a: Side, b: Side) -> bool:
@@ -113,7 +117,7 @@ def identical(a: Side, b: Side) -> bool:
         return False
     if a.present != b.present:
         return False
-    return all(np.array_equal(np.asarray(a.stored[k]), np.asarray(b.stored[k])) for k in a.present)
+    return all(np.array_equal(a.values[k], b.values[k], equal_nan=True) for k in a.present)
 
 
 def block_tolerance(dtype: str) -> float:

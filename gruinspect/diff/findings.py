@@ -149,8 +149,16 @@ def _biases(a: Side, b: Side, exp: Explanation) -> list[Finding]:
     return out
 
 
-def config_findings(a: Side, b: Side) -> list[Finding]:
+def config_findings(a: Side, b: Side, gate_scale: float = 1.0) -> list[Finding]:
     out = []
+    if gate_scale != 1.0:
+        out.append(Finding(
+            "activation",
+            f"B computes A's {a.recurrent_activation} gates as {b.recurrent_activation} of {gate_scale:.4g} times "
+            f"the pre-activations (B's reset and update blocks are A's times {gate_scale:.4g}): the same function.",
+            changes_function=False,
+            data={"attribute": "recurrent_activation", "a": a.recurrent_activation, "b": b.recurrent_activation,
+                  "scale": gate_scale}))
     if a.reset_after != b.reset_after:
         fix = "a reset-after cell (Keras GRU(reset_after=True), PyTorch nn.GRU)" if a.reset_after else \
             "a reset-before cell (TF1 GRUCell, Keras GRU(reset_after=False), ONNX linear_before_reset=0)"
@@ -162,7 +170,7 @@ def config_findings(a: Side, b: Side) -> list[Finding]:
     for attr, what in (("recurrent_activation", "recurrent activation (reset and update gates)"),
                        ("activation", "activation (candidate)")):
         va, vb = getattr(a, attr), getattr(b, attr)
-        if va != vb:
+        if va != vb and not (gate_scale != 1.0 and attr == "recurrent_activation"):
             extra = ""
             if {va, vb} == {"hard_sigmoid_keras2", "hard_sigmoid_keras3"}:
                 extra = " Both are called hard_sigmoid, but Keras 3 changed its slope."
@@ -194,7 +202,7 @@ def dtype_findings(a: Side, b: Side, exp: Explanation | None) -> list[Finding]:
 
 def explanation_findings(a: Side, b: Side, exp: Explanation) -> list[Finding]:
     """Every finding an explanation implies, structural ones first, then configuration and precision."""
-    return _swaps(a, b, exp) + _transposed(exp) + _biases(a, b, exp) + config_findings(a, b) + \
+    return _swaps(a, b, exp) + _transposed(exp) + _biases(a, b, exp) + config_findings(a, b, exp.gate_scale) + \
         dtype_findings(a, b, exp)
 
 

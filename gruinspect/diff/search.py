@@ -12,11 +12,12 @@ dtype, or on an int8 grid), so that a fine-tuned copy is never taken for a round
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..cell import GATES
+from ..convert._common import HARD_SIGMOID_SLOPE
 from .compare import BIAS_ROLES, KERNEL_ROLES, Side, block_tolerance, close, finer_dtype
 
 PERMUTATIONS = list(itertools.permutations(range(3)))
@@ -46,6 +47,7 @@ class Explanation:
     transposed: dict[str, list[str]]  # role -> B gates whose block is A's transposed
     bias_relations: dict[str, int] = field(default_factory=dict)  # B gate -> relation
     ambiguous: dict[str, int] = field(default_factory=dict)  # role -> how many permutations fit
+    gate_scale: float = 1.0  # B's reset/update blocks are A's times this (hard_sigmoid slope change)
 
 
 def _round(values: np.ndarray, dtype_name: str) -> np.ndarray:
@@ -203,8 +205,32 @@ def _prefer(perms: list[tuple[int, ...]], *preferred: tuple[int, ...] | None) ->
     return perms[0]
 
 
+def gate_scales(a: Side, b: Side) -> list[float]:
+    """1, and when the two cells use the two hard_sigmoids, the factor on the reset/update
+    pre-activations that makes B's compute A's: Keras 2's clip(0.2x + 0.5) is Keras 3's
+    clip(y/6 + 0.5) of y = 1.2x (how ``convert`` ports one to the other)."""
+    slopes = (HARD_SIGMOID_SLOPE.get(a.recurrent_activation), HARD_SIGMOID_SLOPE.get(b.recurrent_activation))
+    if None in slopes or slopes[0] == slopes[1]:
+        return [1.0]
+    return [1.0, slopes[0] / slopes[1]]
+
+
+def _scaled(a: Side, factor: float) -> Side:
+    values = {(g, r): v * factor if g in ("reset", "update") else v for (g, r), v in a.values.items()}
+    return replace(a, values=values)
+
+
 def explain(a: Side, b: Side, atol: float | None = None) -> Explanation | None:
     """The simplest way B's blocks are A's after porting mistakes, or None when none is found."""
+    for scale in gate_scales(a, b):
+        found = _explain(_scaled(a, scale) if scale != 1.0 else a, b, atol)
+        if found is not None:
+            found.gate_scale = scale
+            return found
+    return None
+
+
+def _explain(a: Side, b: Side, atol: float | None) -> Explanation | None:
     roles = {r for _, r in a.values}
     for precision in precisions(b):
         m = Matcher(a, b, precision, atol)

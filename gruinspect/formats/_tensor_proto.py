@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..store import numpy_dtype
+from ._tf_types import STORAGE
 from ._wire import TruncatedWireError, WireError, iter_fields  # noqa: F401 (TruncatedWireError re-exported)
 
 
@@ -72,12 +73,11 @@ _TYPED = {
     "bfloat16": (13, "varint"), "uint32": (16, "varint"), "uint64": (17, "varint"),
     "string": (8, "bytes"),
 }
-_STORAGE = {"qint8": "int8", "quint8": "uint8", "qint16": "int16", "quint16": "uint16", "qint32": "int32"}
 
 
 def storage_dtype(dtype: str) -> np.dtype:
     """numpy dtype the values of ``dtype`` are returned in (quantized types as their storage)."""
-    return numpy_dtype(_STORAGE.get(dtype, dtype))
+    return numpy_dtype(STORAGE.get(dtype, dtype))
 
 
 def varints(raw) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
 from . import _tensor_proto, _wire, check_format
-from .tf_bundle import dtype_from_enum
+from ._tf_types import dtype_from_enum
 
 FORMAT = "tf-frozen-graph"
 FORMATS = (FORMAT,)

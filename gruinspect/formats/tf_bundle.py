@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import math
 import os
-import re
 import stat
 from typing import TYPE_CHECKING
 
@@ -18,27 +17,16 @@ from ..store import TensorInfo, TensorStore, numpy_dtype
 from . import _wire, check_format
 from ._crc import crc32c, mask
 from ._table import TableError, TableFile, iter_table
+from ._row_reader import RowReader
 from ._tf_paths import bundle_prefix
+from ._tf_types import ITEMSIZE, STORAGE, UNREADABLE, dtype_from_enum
+from ._tf_slices import _overlap, _slice_entry_name, shape_from_proto, slice_from_proto, slice_key, slice_region
+from ._tf_slices import _signed_num_increasing  # noqa: F401 - re-exported for the parser tests
 
 if TYPE_CHECKING:  # numpy is imported where tensor data is read: `list` never imports it
     import numpy as np
 
 FORMAT = "tf-checkpoint-v2"
-
-# types.proto DataType -> dtype name. Quantized types are read as their storage type.
-DTYPES = {
-    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
-    8: "complex64", 9: "int64", 10: "bool", 11: "qint8", 12: "quint8", 13: "qint32",
-    14: "bfloat16", 15: "qint16", 16: "quint16", 17: "uint16", 18: "complex128", 19: "float16",
-    20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
-}
-_STORAGE = {"qint8": "int8", "quint8": "uint8", "qint16": "int16", "quint16": "uint16", "qint32": "int32"}
-_UNREADABLE = {"resource", "variant"}
-
-
-def dtype_from_enum(value: int) -> str:
-    return DTYPES.get(value, f"dt_{value}")
-
 
 OBJECT_FORMAT = "tf-object-checkpoint"
 FORMATS = (FORMAT, OBJECT_FORMAT)
@@ -92,41 +80,6 @@ class _Entry:
         self.size = _wire.get_int(fields, 5)
         self.crc = _wire.get_int(fields, 6, signed=False)
         self.slices = [slice_from_proto(s) for s in _wire.get_messages(fields, 7)]
-
-
-def shape_from_proto(fields: dict) -> tuple[int, ...]:
-    if _wire.get_int(fields, 3):
-        raise _wire.WireError("the shape has unknown rank")
-    dims = tuple(_wire.get_int(d, 1) for d in _wire.get_messages(fields, 2))
-    if any(d < 0 for d in dims):
-        raise _wire.WireError(f"negative dimension in shape {list(dims)}")
-    return dims
-
-
-def slice_region(name: str, extents: list[tuple[int, int | None]], shape: tuple[int, ...],
-                 where: str) -> tuple[tuple[int, int], ...]:
-    """``(start, stop)`` per dimension of one slice of ``name``, checked to lie inside ``shape``."""
-    if len(extents) != len(shape):
-        raise InvalidFileError(f"Invalid slice of tensor {name} in {where}: rank mismatch.")
-    index = []
-    for (start, length), dim in zip(extents, shape):
-        stop = dim if length is None else start + length
-        if not 0 <= start <= stop <= dim:
-            raise InvalidFileError(
-                f"Invalid slice of tensor {name} in {where}: extent {start}+{length} outside dimension {dim}."
-            )
-        index.append((start, stop))
-    return tuple(index)
-
-
-def slice_from_proto(fields: dict) -> list[tuple[int, int | None]]:
-    """TensorSliceProto -> [(start, length or None for the full dimension)]."""
-    out = []
-    for ext in _wire.get_messages(fields, 1):
-        start = _wire.get_int(ext, 1)
-        length = _wire.get_int(ext, 2) if 2 in ext else None
-        out.append((start, length))
-    return out
 
 
 class BundleStore(TensorStore):
@@ -282,7 +235,7 @@ class BundleStore(TensorStore):
                 f"and size {entry.size}."
             )
         numel = math.prod(entry.shape)
-        storage = _STORAGE.get(entry.dtype, entry.dtype)
+        storage = STORAGE.get(entry.dtype, entry.dtype)
         if entry.dtype == "string":
             # each element takes at least one length byte, and the lengths are followed by 4 check bytes
             if numel and numel + 4 > entry.size:
@@ -290,10 +243,10 @@ class BundleStore(TensorStore):
                     f"Invalid TensorFlow checkpoint index {where}: string tensor {name} of shape "
                     f"{list(entry.shape)} cannot fit in the {entry.size} bytes its entry says."
                 )
-        elif storage in _ITEMSIZE and numel * _ITEMSIZE[storage] != entry.size:
+        elif storage in ITEMSIZE and numel * ITEMSIZE[storage] != entry.size:
             raise InvalidFileError(
                 f"Invalid TensorFlow checkpoint index {where}: tensor {name} of shape "
-                f"{list(entry.shape)} and dtype {entry.dtype} needs {numel * _ITEMSIZE[storage]} bytes "
+                f"{list(entry.shape)} and dtype {entry.dtype} needs {numel * ITEMSIZE[storage]} bytes "
                 f"but its entry says {entry.size}."
             )
         if entry.size:
@@ -408,16 +361,16 @@ class BundleStore(TensorStore):
             total += n
         return total
 
-    def row_reader(self, name: str) -> "RowReader | None":
+    def row_reader(self, name: str) -> RowReader | None:
         """A :class:`RowReader` when tensor ``name`` is one plain run of numbers in the file (not
         partitioned, not strings, in this machine's byte order), else None: use :meth:`read`.
         """
         name = self.checkpoint_keys.get(name, name)
         entry = self._entries[name]
-        if entry.slices or not entry.shape or entry.dtype == "string" or entry.dtype in _UNREADABLE \
+        if entry.slices or not entry.shape or entry.dtype == "string" or entry.dtype in UNREADABLE \
                 or entry.dtype.startswith("dt_"):
             return None
-        dtype = numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype))
+        dtype = numpy_dtype(STORAGE.get(entry.dtype, entry.dtype))
         if (self.big_endian and dtype.itemsize > 1) or math.prod(entry.shape) * dtype.itemsize != entry.size:
             return None  # read() byte-swaps, or says what is wrong
         self._check_fits(name, entry)  # also opens the shard here, not on a worker thread
@@ -438,9 +391,9 @@ class BundleStore(TensorStore):
 
         if entry.dtype == "string":
             return self._read_strings(name, entry)
-        if entry.dtype in _UNREADABLE or entry.dtype.startswith("dt_"):
+        if entry.dtype in UNREADABLE or entry.dtype.startswith("dt_"):
             raise UnsupportedError(f"Unsupported dtype {entry.dtype} for tensor {name} in {self.prefix}.")
-        dtype = numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype))
+        dtype = numpy_dtype(STORAGE.get(entry.dtype, entry.dtype))
         numel = math.prod(entry.shape)
         if numel * dtype.itemsize != entry.size:
             raise InvalidFileError(
@@ -515,13 +468,13 @@ class BundleStore(TensorStore):
         """Build a partitioned variable from its slice entries (FORMATS.md §1.7)."""
         import numpy as np
 
-        if entry.dtype in _UNREADABLE or entry.dtype.startswith("dt_"):
+        if entry.dtype in UNREADABLE or entry.dtype.startswith("dt_"):
             raise UnsupportedError(f"Unsupported dtype {entry.dtype} for tensor {name} in {self.prefix}.")
         pieces = self._pieces(name, entry)
         # Slices of the right total volume can still overlap and leave part of `out` unwritten.
         if _overlap([index for index, _ in pieces], entry.shape):
             raise InvalidFileError(f"Invalid slice of tensor {name} in {self._index_path}: slices overlap.")
-        out = np.empty(entry.shape, dtype=numpy_dtype(_STORAGE.get(entry.dtype, entry.dtype)))
+        out = np.empty(entry.shape, dtype=numpy_dtype(STORAGE.get(entry.dtype, entry.dtype)))
         for index, piece in pieces:
             out[tuple(slice(a, b) for a, b in index)] = self._read_entry(name, piece)
         return out
@@ -530,132 +483,3 @@ class BundleStore(TensorStore):
         for f in self._files.values():
             f.close()
         self._files.clear()
-
-
-
-# Bytes per element of every fixed-size dtype in DTYPES (quantized types by their storage type).
-# A literal table, not numpy's: importing numpy (and ml_dtypes for bfloat16) would double the
-# start-up time of `gruinspect list`, which reads no tensor data.
-_ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "uint8": 1, "int16": 2, "int8": 1, "complex64": 8,
-             "int64": 8, "bool": 1, "bfloat16": 2, "uint16": 2, "complex128": 16, "float16": 2,
-             "uint32": 4, "uint64": 8}
-
-
-def _slice_entry_name(key: bytes) -> str:
-    """A readable name for a slice entry's binary key: the tensor name plus "(a slice)"."""
-    raw = key[1:].split(b"\x00\x01", 1)[0].replace(b"\x00\xff", b"\x00").replace(b"\xff\x00", b"\xff")
-    return raw.decode("utf-8", "backslashreplace") + " (a slice)"
-
-
-def _overlap(boxes: list[tuple[tuple[int, int], ...]], shape: tuple[int, ...]) -> bool:
-    """Whether any two non-empty boxes ((start, stop) per dimension) intersect.
-
-    Sweeps along the axis with the most distinct starts, so the usual one-axis partition costs
-    one comparison per slice; a crafted index that would make the sweep quadratic is checked
-    with a coverage mask instead (one byte per element, less than the data the slices hold).
-    """
-    boxes = [b for b in boxes if all(a < z for a, z in b)]
-    if len(boxes) < 2 or not boxes[0]:
-        return len(boxes) > 1
-    axis = max(range(len(boxes[0])), key=lambda d: len({b[d][0] for b in boxes}))
-    active: list = []
-    budget = 1 << 20
-    for box in sorted(boxes, key=lambda b: b[axis][0]):
-        active = [a for a in active if a[axis][1] > box[axis][0]]
-        budget -= len(active)
-        if budget < 0:
-            break
-        for other in active:
-            if all(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in zip(box, other)):
-                return True
-        active.append(box)
-    else:
-        return False
-    import numpy as np
-
-    mask = np.zeros(shape, dtype=bool)
-    for box in boxes:
-        region = tuple(slice(a, z) for a, z in box)
-        if mask[region].any():
-            return True
-        mask[region] = True
-    return False
-
-
-class RowReader:
-    """Rows of one plain stored tensor, read by offset, from any thread (:meth:`BundleStore.row_reader`).
-
-    Lets ``stats`` and ``split`` stream a huge tensor through a few MiB instead of reading it
-    whole. A 1-D tensor's rows are its elements. Rows are not checksummed one by one:
-    :meth:`verify` streams the whole tensor through a buffer and checks its crc32c.
-    """
-
-    def __init__(self, store: BundleStore, name: str, entry: _Entry, dtype):
-        self.store, self.name, self._entry = store, name, entry
-        self.shape = entry.shape
-        self.dtype = dtype
-        self.row_bytes = math.prod(entry.shape[1:]) * dtype.itemsize
-
-    def read_rows(self, start: int, stop: int, out):
-        """Rows ``start:stop`` read into ``out`` (a C-contiguous array with room for them, any
-        dtype); returned as an array of this tensor's dtype viewing ``out``."""
-        import numpy as np
-
-        nbytes = (stop - start) * self.row_bytes
-        raw = out.reshape(-1).view(np.uint8)[:nbytes]
-        if nbytes:
-            self.store._read_bytes_into(self.name, self._entry, memoryview(raw), check=False,
-                                        start=start * self.row_bytes)
-        return raw.view(self.dtype).reshape((stop - start,) + tuple(self.shape[1:]))
-
-    def verify(self, buffer) -> None:
-        """Raise :class:`ChecksumError` unless the stored bytes match their crc32c; ``buffer``
-        (any writable buffer) sets how much is read at a time."""
-        if not self.store.verify_checksums:
-            return
-        view = memoryview(buffer).cast("B")
-        size, pos, crc = self._entry.size, 0, 0
-        while pos < size:
-            part = view[: min(len(view), size - pos)]
-            self.store._read_bytes_into(self.name, self._entry, part, check=False, start=pos)
-            crc = crc32c(part, crc)
-            pos += len(part)
-        if mask(crc) != self._entry.crc:
-            self.store._checksum_error(self.name, self._entry)
-
-
-# -- OrderedCode slice keys (TF core/lib/strings/ordered_code.cc) ------------------------------
-_HEADER_BITS = [(0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
-                (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0)]
-
-
-def _num_increasing(value: int) -> bytes:
-    body = value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b""
-    return bytes([len(body)]) + body
-
-
-def _signed_num_increasing(value: int) -> bytes:
-    x = ~value if value < 0 else value
-    if x < 64:
-        return bytes([(0x80 ^ value) & 0xFF])
-    n = x.bit_length() // 7 + 1
-    raw = bytearray((value & ((1 << 80) - 1)).to_bytes(10, "big")[-n:])
-    raw[0] ^= _HEADER_BITS[n][0]
-    raw[1] ^= _HEADER_BITS[n][1]
-    return bytes(raw)
-
-
-_ESCAPES = {b"\x00": b"\x00\xff", b"\xff": b"\xff\x00"}
-
-
-def _ordered_string(text: bytes) -> bytes:
-    return re.sub(b"[\x00\xff]", lambda m: _ESCAPES[m.group()], text) + b"\x00\x01"
-
-
-def slice_key(name: str, extents: list[tuple[int, int | None]]) -> bytes:
-    """The table key of one slice of ``name`` (an absent length encodes as -1, "full")."""
-    key = _num_increasing(0) + _ordered_string(name.encode("utf-8")) + _num_increasing(len(extents))
-    for start, length in extents:
-        key += _signed_num_increasing(start) + _signed_num_increasing(-1 if length is None else length)
-    return key
-

@@ -27,7 +27,8 @@ from ..store import TensorInfo, TensorStore
 from . import _tensor_proto, _wire, check_format
 from ._table import TableError, TableFile
 from ._tf_paths import latest_from_state, v1_shards
-from .tf_bundle import dtype_from_enum, shape_from_proto, slice_from_proto, slice_key, slice_region
+from ._tf_slices import shape_from_proto, slice_from_proto, slice_key, slice_region
+from ._tf_types import dtype_from_enum
 
 FORMAT = "tf-checkpoint-v1"
 FORMATS = (FORMAT,)

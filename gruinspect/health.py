@@ -32,7 +32,7 @@ TAU_EDGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, math.inf)
 SATURATION_LOW, SATURATION_HIGH = 0.01, 0.99
 CANDIDATE_LIMIT = 0.99
 FROZEN_UPDATE = 0.999
-RUN_STEPS, RUN_BATCH, RUN_SEED = 32, 8, 0
+RUN_STEPS, RUN_BATCH, RUN_SEED = 16, 16, 0  # 256 samples per unit; U is read once per step
 
 
 @dataclass

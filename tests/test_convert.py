@@ -48,9 +48,9 @@ EXACT_ACTIVATIONS = {
 }
 
 
-def must_refuse(target: str, reset_after: bool, recurrent_activation, activation) -> bool:
+def must_refuse(target: str, reset_after: bool, recurrent_activation, activation, clip=0.0) -> bool:
     gates, candidate, resets = EXACT_ACTIVATIONS[target]
-    return (reset_after not in resets or (recurrent_activation or "sigmoid") not in gates
+    return (bool(clip) or reset_after not in resets or (recurrent_activation or "sigmoid") not in gates
             or (activation or "tanh") not in candidate)
 
 
@@ -198,7 +198,8 @@ def test_convert_sample(entry, target, tmp_path):
     with open_cells(path) as (_, inventory):
         found = {c.name: c for c in inventory.cells}
     refuse = any(must_refuse(target, c["reset_after"], found[c["name"]].recurrent_activation,
-                             found[c["name"]].activation) for c in entry["cells"])
+                             found[c["name"]].activation, found[c["name"]].config.get("clip"))
+                 for c in entry["cells"])
     if refuse:
         result = run_cli("convert", path, "--to", target, "--out", out, "--json", exit_code=1)
         report = json.loads(result.stdout)
@@ -206,7 +207,7 @@ def test_convert_sample(entry, target, tmp_path):
         assert "Not representable" in result.stderr and "--approximate" in result.stderr
         for cell in report["cells"]:
             expected = must_refuse(target, found[cell["name"]].reset_after, found[cell["name"]].recurrent_activation,
-                                   found[cell["name"]].activation)
+                                   found[cell["name"]].activation, found[cell["name"]].config.get("clip"))
             assert (cell["verdict"] == "not-representable") == expected
             assert cell["proof"] is None
         result = run_cli("convert", path, "--to", target, "--out", out, "--json", "--approximate")

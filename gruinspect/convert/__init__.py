@@ -189,6 +189,7 @@ def plan_cells(cells: list[GruCell], target: str, options: dict | None = None) -
                 plan.verdict.reasons.append(Finding(
                     "clip", f"the cell bounds every activation's input to [-{cell.config['clip']:g}, "
                             f"{cell.config['clip']:g}] (ONNX clip) and {module.CAPS.label} has no such bound"))
+                plan.verdict.approximation.append(Finding("no clip", "the same weights without the bound"))
             reports.append(CellReport(cell, layer.index, direction, plan))
     return layers, reports
 

@@ -438,7 +438,8 @@ def reference(cell: GruCell, blocks: dict, xs: np.ndarray, h0: np.ndarray, *, re
     seq = xs[::-1] if reverse else xs
     return run_gru(blocks, seq, h0, reset_after=cell.reset_after,
                    activation_name=cell.activation or DEFAULTS["candidate"],
-                   recurrent_activation_name=cell.recurrent_activation or DEFAULTS["recurrent"])
+                   recurrent_activation_name=cell.recurrent_activation or DEFAULTS["recurrent"],
+                   clip=cell.config.get("clip") or 0.0)
 
 
 def tolerance(plan: CellPlan, compute_dtype: str, cell: GruCell, ref: np.ndarray) -> float:

@@ -135,6 +135,17 @@ def test_large_blocks_are_drawn_downsampled_with_their_true_shape():
     assert len(html) < 200_000
 
 
+def test_report_progress_advances_to_its_total(tmp_path):
+    from gruinspect.report import write_report
+
+    calls = []
+    result = write_report(str(SAMPLES / "tf1_multi_rnn" / "model.ckpt"), str(tmp_path / "r.html"),
+                          progress=lambda done, total: calls.append((done, total)))
+    assert len(result.cells) == 2
+    assert [d for d, _ in calls] == list(range(1, 2 * (9 + 2) + 1))  # per cell: read, health, 9 blocks
+    assert {t for _, t in calls} == {22}
+
+
 def test_report_refuses_to_overwrite_and_leaves_nothing_on_bad_input(tmp_path):
     single = SAMPLES / "tf1_gru_single" / "model.ckpt"
     out = tmp_path / "r.html"

@@ -30,14 +30,24 @@ class ReportResult:
 
 
 def iter_figures(store, cells, max_side: int, progress=None):
-    """:class:`CellFigures` of each cell in turn, reading one cell's tensors at a time."""
-    total = sum(len(c.blocks) for c in cells)
+    """:class:`CellFigures` of each cell in turn, reading one cell's tensors at a time.
+
+    ``progress(done, total)`` is called as the work advances: per cell, its read, its health run
+    and each block drawn.
+    """
+    total = sum(len(c.blocks) + 2 for c in cells)
     done = 0
-    for cell in cells:
-        yield cell_figures(cell, read_blocks(store, cell), max_side)
-        done += len(cell.blocks)
+
+    def step(n: int = 1) -> None:
+        nonlocal done
+        done += n
         if progress:
             progress(done, total)
+
+    for cell in cells:
+        blocks = read_blocks(store, cell)
+        step()
+        yield cell_figures(cell, blocks, max_side, step)
 
 
 def build_report(path: str, patterns=None, progress=None) -> tuple[str, dict, list[CellFigures]]:

@@ -128,9 +128,16 @@ def gate_histograms(blocks: dict, bins: int = HISTOGRAM_BINS) -> list[GateHistog
     return out
 
 
-def cell_figures(cell: GruCell, blocks: dict, max_side: int) -> CellFigures:
-    figs = [block_figure(b, blocks[(b.gate, b.role)], max_side) for b in cell.blocks]
-    return CellFigures(cell, figs, gate_histograms(blocks), cell_health(cell, blocks))
+def cell_figures(cell: GruCell, blocks: dict, max_side: int, step=None) -> CellFigures:
+    """Everything drawn for one cell; ``step()`` is called after the health run and after each block."""
+    step = step or (lambda: None)
+    health = cell_health(cell, blocks)
+    step()
+    figs = []
+    for b in cell.blocks:
+        figs.append(block_figure(b, blocks[(b.gate, b.role)], max_side))
+        step()
+    return CellFigures(cell, figs, gate_histograms(blocks), health)
 
 
 def tau_labels() -> list[str]:

@@ -129,6 +129,7 @@ def test_large_blocks_are_drawn_downsampled_with_their_true_shape():
     figs = cell_figures(cell, read_blocks(store, cell), PAGE_MAX_SIDE)
     u_r = next(f for f in figs.blocks if (f.block.gate, f.block.role) == ("reset", "recurrent_kernel"))
     assert u_r.drawn.shape == (34, 34) and u_r.tile == (3, 3)
+    assert u_r.color_scale == pytest.approx(np.abs(u_r.drawn).max()) and u_r.color_scale < u_r.scale / 2
     html = page({"path": "big.ckpt", "format": "memory"}, [figs], [])
     assert "100x100, |values| up to" in html and "drawn as 34x34 means of 3x3 tiles" in html
     assert 'viewBox="0 0 34 34"' in html and 'viewBox="0 0 34 1"' in html  # a bias of 100 as 34 tiles

@@ -32,7 +32,8 @@ class BlockFigure:
     block: Block
     drawn: np.ndarray
     tile: tuple[int, int]     # stored rows x cols averaged into one drawn cell; (1, 1) when not downsampled
-    scale: float              # max |finite value| of the whole block: the colour scale is [-scale, scale]
+    scale: float              # max |finite value| of the whole block
+    color_scale: float        # colours span [-color_scale, color_scale]: scale, or max |tile mean| when downsampled
     nonfinite: int
 
     @property
@@ -52,7 +53,8 @@ class BlockFigure:
         text = f"{self.shape_text}, |values| up to {self.scale:.3g}"
         if self.downsampled:
             rows, cols = self.drawn.shape
-            text += f"; drawn as {rows}x{cols} means of {self.tile[0]}x{self.tile[1]} tiles"
+            text += (f"; drawn as {rows}x{cols} means of {self.tile[0]}x{self.tile[1]} tiles, "
+                     f"colours up to +-{self.color_scale:.3g}")
         if self.nonfinite:
             text += f"; {self.nonfinite} NaN/Inf"
         return text
@@ -107,7 +109,13 @@ def block_figure(block: Block, values: np.ndarray, max_side: int) -> BlockFigure
     finite = np.isfinite(a2)
     scale = float(np.abs(a2[finite]).max()) if finite.any() else 0.0
     drawn, tile = downsample(a2, max_side)
-    return BlockFigure(block, drawn, tile, scale, int(a2.size - finite.sum()))
+    color_scale = scale
+    if tile != (1, 1):
+        # tile means of weights centred on zero are far smaller than the largest weight: colour
+        # them on their own range, or every large block would be drawn white
+        means = np.abs(drawn[np.isfinite(drawn)])
+        color_scale = float(means.max()) if means.size else 0.0
+    return BlockFigure(block, drawn, tile, scale, color_scale, int(a2.size - finite.sum()))
 
 
 def gate_histograms(blocks: dict, bins: int = HISTOGRAM_BINS) -> list[GateHistogram]:
@@ -149,7 +157,10 @@ def tau_labels() -> list[str]:
 
 
 def summary_line(cell: GruCell) -> str:
-    acts = f"{cell.recurrent_activation or '?'} / {cell.activation or '?'}"
+    if cell.activation and cell.recurrent_activation:
+        acts = f"activations {cell.recurrent_activation} / {cell.activation} ({cell.config_source})"
+    else:
+        acts = "activations not recorded in the file"
     return (f"{cell.layout}, {cell.input_size} -> {cell.units} units, "
             f"reset {'after' if cell.reset_after else 'before'} the recurrent matmul, {cell.dtype}, "
-            f"{cell.parameters:,} parameters, activations {acts} ({cell.config_source})")
+            f"{cell.parameters:,} parameters, {acts}")

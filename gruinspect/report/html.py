@@ -92,7 +92,8 @@ def cell_section(number: int, f: CellFigures) -> str:
            f"<h2>{escape(c.name)}</h2>", f'<p class="summary">{escape(summary_line(c))}</p>']
     out.append(health_part(f))
     out.append("<h3>Blocks</h3><p>Each block in <code>x @ W</code> orientation (rows: inputs or state units, "
-               "columns: the gate's units), coloured on its own scale " + colour_legend() + "</p>")
+               "columns: the gate's units), coloured on its own scale: max is its largest |value|, or for a large "
+               "block drawn as tile means, the largest |mean| " + colour_legend() + "</p>")
     for gate in GATES:
         figs = [b for b in f.blocks if b.block.gate == gate]
         if not figs:

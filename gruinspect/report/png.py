@@ -79,8 +79,8 @@ def _blocks(plt, f: CellFigures):
         ax.axis("off")
     for b in f.blocks:
         ax = axes[gates.index(b.block.gate)][roles.index(b.block.role)]
-        # each block on its own scale, [-max |value|, +max |value|], stated in its title
-        image = ax.imshow(np.ma.masked_invalid(b.drawn / (b.scale or 1.0)), cmap=cmap, vmin=-1, vmax=1,
+        # each block on its own colour scale, stated in its title
+        image = ax.imshow(np.ma.masked_invalid(b.drawn / (b.color_scale or 1.0)), cmap=cmap, vmin=-1, vmax=1,
                           aspect="auto", interpolation="nearest")
         ax.set_title(f"{b.title}\n{b.caption}", fontsize=6.5)
         if b.drawn.shape[0] == 1:

@@ -38,7 +38,7 @@ def levels(drawn: np.ndarray, scale: float) -> np.ndarray:
 
 def heatmap(fig: BlockFigure, *, max_width: int = 260, max_height: int = 200) -> str:
     """One block as an SVG heatmap: one path per colour, runs of equal colour merged per row."""
-    idx = levels(fig.drawn, fig.scale)
+    idx = levels(fig.drawn, fig.color_scale)
     rows, cols = idx.shape
     cell = max(1.0, min(22.0, max_width / cols, max_height / rows))
     width = round(cols * cell)

@@ -27,7 +27,8 @@ import os
 import numpy as np
 
 from ..errors import MissingDependencyError
-from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLayer, cat, sigmoid
+from ..layouts._onnx import TAKES
+from ._common import Activation, Capabilities, CellRun, Finding, Layer, MappedLayer, cat
 
 NAME = "onnx"
 EXTRA = "onnx"
@@ -54,9 +55,6 @@ _ACTIVATIONS = {
         "HardSigmoid", _renamed("HardSigmoid", "Keras 3 hard_sigmoid", "(alpha=1/6, beta=0.5)"), alpha=1.0 / 6.0,
         beta=0.5),
 }
-# Which ONNX activations take alpha / beta (onnxruntime consumes the lists only for these).
-_TAKES = {"Elu": ("alpha",), "Affine": ("alpha", "beta"), "HardSigmoid": ("alpha", "beta"),
-          "LeakyRelu": ("alpha",), "ThresholdedRelu": ("alpha",), "ScaledTanh": ("alpha", "beta")}
 
 CAPS = Capabilities(
     target=NAME,
@@ -121,7 +119,7 @@ def write(layers: list[MappedLayer], folder: str) -> list[dict]:
             for canonical in (mc.plan.recurrent_activation, mc.plan.activation):
                 act = _ACTIVATIONS[canonical]
                 acts.append(act.name)
-                takes = _TAKES.get(act.name, ())
+                takes = TAKES[act.name][0]
                 if "alpha" in takes:
                     alphas.append(act.alpha)
                 if "beta" in takes:
@@ -207,66 +205,30 @@ def _session(path, onnxruntime):
     return _SESSIONS[key]
 
 
-_NUMPY_ACTIVATIONS = {
-    "Sigmoid": lambda x, a, b: sigmoid(x),
-    "Tanh": lambda x, a, b: np.tanh(x),
-    "Relu": lambda x, a, b: np.maximum(x, 0),
-    "Softsign": lambda x, a, b: x / (1 + np.abs(x)),
-    "Softplus": lambda x, a, b: np.logaddexp(0, x),
-    "Elu": lambda x, a, b: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))),
-    "Affine": lambda x, a, b: a * x + b,
-    "HardSigmoid": lambda x, a, b: np.clip(a * x + b, 0, 1),
-}
-
-
 def _run_numpy(path, k, xs, h0, dtype):
-    """The ONNX GRU equations on the initializers and attributes read back from the file."""
+    """The ONNX GRU equations (maths/onnx.py) on the initializers and attributes read back from the file."""
     import onnx
     from onnx import helper, numpy_helper
+
+    from ..maths.onnx import gru, parse_activations
 
     model = onnx.load(path)
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     node = next(n for n in model.graph.node if n.input[0] == f"X_l{k}")
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs["activations"]]
-    alphas, betas = list(attrs.get("activation_alpha", [])), list(attrs.get("activation_beta", []))
-    funcs = []
-    for act in acts:
-        takes = _TAKES.get(act, ())
-        a = alphas.pop(0) if "alpha" in takes else None
-        b = betas.pop(0) if "beta" in takes else None
-        funcs.append((act, a, b))
     W, R = inits[node.input[1]].astype(np.float64), inits[node.input[2]].astype(np.float64)
-    H = attrs["hidden_size"]
     D = W.shape[0]
-    B = inits[node.input[3]].astype(np.float64) if node.input[3] else np.zeros((D, 6 * H))
-    lbr = attrs.get("linear_before_reset", 0)
+    acts = parse_activations([a.decode() if isinstance(a, bytes) else a for a in attrs["activations"]],
+                             attrs.get("activation_alpha", []), attrs.get("activation_beta", []), D)
+    B = inits[node.input[3]].astype(np.float64) if node.input[3] else None
     direction = attrs.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
     xs = xs.astype(dtype).astype(np.float64)
-    y = np.zeros((xs.shape[0], D, xs.shape[1], H))
+    y = np.zeros((xs.shape[0], D, xs.shape[1], attrs["hidden_size"]))
     for d in range(D):
-        f_name, fa, fb = funcs[2 * d]
-        g_name, ga, gb = funcs[2 * d + 1]
-
-        def f(x):
-            return _NUMPY_ACTIVATIONS[f_name](x, fa, fb)
-
-        def g(x):
-            return _NUMPY_ACTIVATIONS[g_name](x, ga, gb)
-
         reverse = direction == "reverse" or (direction == "bidirectional" and d == 1)
-        order = range(xs.shape[0] - 1, -1, -1) if reverse else range(xs.shape[0])
-        h = h0[d].astype(dtype).astype(np.float64)
-        wb, rb = B[d, :3 * H], B[d, 3 * H:]
-        for t in order:
-            gx = xs[t] @ W[d].T + wb
-            z = f(gx[:, :H] + h @ R[d, :H].T + rb[:H])
-            r = f(gx[:, H:2 * H] + h @ R[d, H:2 * H].T + rb[H:2 * H])
-            if lbr:
-                c = g(gx[:, 2 * H:] + r * (h @ R[d, 2 * H:].T + rb[2 * H:]))
-            else:
-                c = g(gx[:, 2 * H:] + (r * h) @ R[d, 2 * H:].T + rb[2 * H:])
-            h = (1 - z) * c + z * h
-            y[t, d] = h
+        seq = xs[::-1] if reverse else xs
+        states = gru(W[d], R[d], None if B is None else B[d], seq, h0[d].astype(dtype).astype(np.float64),
+                     linear_before_reset=bool(attrs.get("linear_before_reset", 0)), f=acts[d][0], g=acts[d][1])
+        y[:, d] = states[::-1] if reverse else states  # Y is aligned to input time
     return y

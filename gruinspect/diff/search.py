@@ -33,9 +33,7 @@ class Precision:
 
     name: str  # "stored", "float16", "bfloat16", "int8"
     scope: str | None = None  # int8: which numbers shared a scale
-
-    def __post_init__(self):
-        self.scales: dict[tuple[str, str], float] = {}
+    scales: dict[tuple[str, str], float] = field(default_factory=dict)  # int8: B block -> grid step
 
 
 @dataclass

@@ -1082,3 +1082,6 @@ def _plain_hdf5(dst: Path) -> Path:
         f["x"] = np.zeros(3, np.float32)
     return dst / "model.h5"
 
+
+import badinput_torch  # noqa: E402,F401 - registers the PyTorch and safetensors generators
+import badinput_web  # noqa: E402,F401 - registers the TensorFlow.js and TFLite generators

@@ -26,7 +26,11 @@ from ..errors import InvalidFileError, UnsupportedError
 
 
 class UnsafePickleError(UnsupportedError):
-    """The pickle asks to call a function gruinspect does not allow."""
+    """The pickle asks to call a function gruinspect does not allow (``args[0]`` names it)."""
+
+
+class _Bad(Exception):
+    """A malformed record in the pickle; :meth:`RestrictedUnpickler.load_safely` names the file."""
 
 
 # torch storage class names (torch/storage.py, `_LegacyStorage` subclasses) -> dtype names.
@@ -63,7 +67,7 @@ class StorageRef:
     view: tuple | None = None  # legacy files: (root key, offset in elements, numel) of a view
 
     def __setstate__(self, state):  # BUILD on a storage: torch never writes one
-        raise InvalidFileError("Invalid pickle: it modifies a storage record")
+        raise _Bad("it modifies a storage record")
 
 
 @dataclass(eq=False)
@@ -77,7 +81,7 @@ class TensorRef:
     parameter: bool = False
 
     def __setstate__(self, state):  # BUILD on a plain tensor: torch never writes one
-        raise InvalidFileError("Invalid pickle: it modifies a tensor record")
+        raise _Bad("it modifies a tensor record")
 
 
 @dataclass(eq=False)
@@ -156,8 +160,7 @@ class _RefusingClass(type):
 
 
 def _refusal(name: str) -> UnsafePickleError:
-    return UnsafePickleError(f"Refusing to call {name}: the pickle asks to run it, and gruinspect never "
-                             f"executes code from a file")
+    return UnsafePickleError(name)
 
 
 class _Allowed:
@@ -173,13 +176,13 @@ class _Allowed:
         try:
             return self.fn(*args, **kwargs)
         except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
-            raise InvalidFileError(f"Invalid pickle: bad arguments to {self.name} ({exc})") from None
+            raise _Bad(f"bad arguments to {self.name} ({exc})") from None
 
     def __setattr__(self, name, value):
-        raise InvalidFileError(f"Invalid pickle: it modifies {self.name}")
+        raise _Bad(f"it modifies {self.name}")
 
     def __setstate__(self, state):
-        raise InvalidFileError(f"Invalid pickle: it modifies {self.name}")
+        raise _Bad(f"it modifies {self.name}")
 
     def __reduce__(self):  # pragma: no cover - never pickled
         raise TypeError("not picklable")
@@ -189,7 +192,7 @@ def _ints(value, what: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         return (value,)
     if not isinstance(value, (tuple, list)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise InvalidFileError(f"Invalid pickle: tensor {what} {value!r:.80} is not a tuple of integers")
+        raise _Bad(f"tensor {what} {value!r:.80} is not a tuple of integers")
     return tuple(value)
 
 
@@ -197,12 +200,12 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *rest):
     # torch/_utils.py `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
     # backward_hooks, metadata=None)` and the older `_rebuild_tensor(storage, offset, size, stride)`.
     if not isinstance(storage, StorageRef):
-        raise InvalidFileError(f"Invalid pickle: a tensor is rebuilt from {type(storage).__name__}, not a storage")
+        raise _Bad(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
     if not isinstance(storage_offset, int) or storage_offset < 0:
-        raise InvalidFileError(f"Invalid pickle: tensor storage offset {storage_offset!r:.40}")
+        raise _Bad(f"tensor storage offset {storage_offset!r:.40}")
     shape, strides = _ints(size, "size"), _ints(stride, "stride")
     if len(shape) != len(strides) or any(d < 0 for d in shape) or any(s < 0 for s in strides):
-        raise InvalidFileError(f"Invalid pickle: tensor size {list(shape)} and stride {list(strides)} do not fit")
+        raise _Bad(f"tensor size {list(shape)} and stride {list(strides)} do not fit")
     return TensorRef(storage, storage_offset, shape, strides)
 
 
@@ -238,7 +241,7 @@ def _codecs_encode(text, encoding="utf-8", *rest):
     # Protocol 2 pickles bytes as `_codecs.encode(latin-1 text, 'latin1')`.
     if not isinstance(text, str) or not isinstance(encoding, str) or encoding.lower().replace("-", "") not in (
             "latin1", "utf8", "ascii"):
-        raise InvalidFileError("Invalid pickle: bad arguments to _codecs.encode")
+        raise _Bad("bad arguments to _codecs.encode")
     return text.encode(encoding)
 
 
@@ -251,7 +254,7 @@ class _OrderedDict(dict):
 
 def _ordered_dict(*args):
     if len(args) > 1:
-        raise InvalidFileError("Invalid pickle: OrderedDict takes one argument")
+        raise _Bad("OrderedDict takes one argument")
     return _OrderedDict(*args)
 
 
@@ -267,7 +270,7 @@ def _opaque(what: str):
 def _container(kind):
     def build(*args):
         if len(args) > 1:
-            raise InvalidFileError(f"Invalid pickle: {kind.__name__} takes one argument")
+            raise _Bad(f"{kind.__name__} takes one argument")
         return kind(*args)
     return build
 
@@ -357,16 +360,21 @@ class RestrictedUnpickler(pickle.Unpickler):
         """The unpickled object, or a one-line error (never a traceback from a hostile file)."""
         try:
             return self.load()
+        except UnsafePickleError as exc:
+            raise UnsupportedError(f"Unsupported pickle in {self.where}: it asks to call {exc.args[0]}, and "
+                                   f"gruinspect never executes code from a file.") from None
+        except _Bad as exc:
+            raise InvalidFileError(f"Invalid pickle in {self.where}: {exc}.") from None
         except (UnsupportedError, InvalidFileError):
             raise
         except RecursionError:
             raise UnsupportedError(f"Unsupported pickle in {self.where}: it nests too deeply") from None
         except MemoryError:
-            raise InvalidFileError(f"Invalid pickle in {self.where}: it claims more memory than it holds") from None
+            raise InvalidFileError(f"Invalid pickle in {self.where}: it claims more memory than it holds.") from None
         except (EOFError, pickle.UnpicklingError) as exc:
-            raise InvalidFileError(f"Invalid pickle in {self.where}: {exc or 'it ends early'}") from None
+            raise InvalidFileError(f"Invalid pickle in {self.where}: {exc or 'it ends early'}.") from None
         except Exception as exc:  # a malformed opcode stream: bad stack, bad memo index, wrong types
-            raise InvalidFileError(f"Invalid pickle in {self.where}: {type(exc).__name__}: {exc}"[:300]) from None
+            raise InvalidFileError(f"Invalid pickle in {self.where}: {type(exc).__name__}: {str(exc)[:200]}.") from None
 
 
 @dataclass
@@ -382,7 +390,7 @@ MAX_DEPTH = 200
 _MODULE_KEYS = ("_parameters", "_buffers", "_modules")
 
 
-def collect(root) -> Found:
+def collect(root, where: str) -> Found:
     """Every tensor reachable from ``root``, named as ``state_dict()`` names it.
 
     Dict keys and attribute names join with ``.``, list items by index; a module's
@@ -403,7 +411,7 @@ def collect(root) -> Found:
             continue
         seen.add(id(obj))
         if depth > MAX_DEPTH:
-            raise UnsupportedError(f"Unsupported pickle: objects nest more than {MAX_DEPTH} levels deep")
+            raise UnsupportedError(f"Unsupported pickle in {where}: objects nest more than {MAX_DEPTH} levels deep.")
         children: list[tuple[str, object]] = []
         if isinstance(obj, StandIn):
             found.classes.add(obj._gi_class)

@@ -133,7 +133,7 @@ class TorchStore(OffsetStore):
         return unpickler.load_safely(), unpickler
 
     def _finish(self, root, unpickler, place) -> None:
-        found = collect(root)
+        found = collect(root, self.path)
         for name, ref in found.tensors.items():
             base, limit = place(ref.storage, name)
             self.add(name, Placed(base, ref.storage.dtype, ref.offset, ref.shape, ref.stride), limit)

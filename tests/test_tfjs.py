@@ -119,7 +119,7 @@ def _edit_json(folder, edit):
 
 
 @pytest.mark.parametrize("damage, words", [
-    (lambda d: (d / "group1-shard1of1.bin").unlink(), "Missing shard file"),
+    (lambda d: (d / "group1-shard1of1.bin").unlink(), "listed in weightsManifest group 1 is missing"),
     (lambda d: (d / "group1-shard1of1.bin").write_bytes((d / "group1-shard1of1.bin").read_bytes()[:-1]),
      "a shard is truncated or missing"),
     (lambda d: (d / "group1-shard1of1.bin").write_bytes((d / "group1-shard1of1.bin").read_bytes() + b"\0"),

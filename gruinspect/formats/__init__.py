@@ -24,7 +24,7 @@ from ..errors import UnsupportedError, UsageError
 from ..store import TensorStore
 
 # Most specific first. Each name is a module in this package.
-READERS: list[str] = ["tf_bundle", "onnx", "saved_model", "tf_v1", "keras3", "keras_h5", "tfjs", "graphdef"]
+READERS: list[str] = ["tf_bundle", "onnx", "saved_model", "tf_v1", "keras3", "keras_h5", "tfjs", "tflite", "graphdef"]
 
 
 class Detected(NamedTuple):

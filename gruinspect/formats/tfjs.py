@@ -172,7 +172,7 @@ class TfjsStore(TensorStore):
         if os.path.isabs(rel) or not (full == self.folder or full.startswith(self.folder + os.sep)):
             raise _invalid(self.path, f"{where} lists shard {rel}, which is outside the model's folder")
         if not os.path.isfile(full):
-            raise InvalidFileError(f"Missing shard file {full} (listed in {where} of {self.json_path}).")
+            raise _invalid(self.path, f"shard file {rel} listed in {where} is missing")
         return full, os.path.getsize(full)
 
     def _weight(self, spec, where: str):

@@ -249,6 +249,10 @@ TARGETS = {
     "keras-weights-h5": _file_target("keras3_weights_h5", "model.weights.h5"),
     "keras-archive": _file_target("keras3_archive", "model.keras"),
     "keras-sharded-json": _file_target("keras3_sharded", "model.weights.json"),
+    "tfjs-model-json": _file_target("tfjs_quantized", "model.json"),
+    "tfjs-shard": _file_target("tfjs_quantized", "group1-shard1of1.bin"),
+    "tflite": _file_target("tflite_int8", "model.tflite"),
+    "tflite-while": _file_target("tflite_while", "model.tflite"),
     "any-file": target_any_file,
 }
 

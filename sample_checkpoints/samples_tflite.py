@@ -1,0 +1,152 @@
+"""Generators for the TFLite samples, written by ``tf.lite.TFLiteConverter.from_keras_model``.
+
+Each generator runs this file as a child process with Keras 3 (``TF_USE_LEGACY_KERAS`` unset)::
+
+    python samples_tflite.py --write NAME FOLDER ENTRY_JSON
+
+The child builds a Keras 3 model of GRUs with seeded random weights (biases too), converts it
+with TensorFlow 2.21's converter (float32, or ``optimizations=[tf.lite.Optimize.DEFAULT]`` for
+dynamic-range int8 weights, which the converter applies to tensors of 1024 or more elements, so
+the int8 sample has wider GRUs), and records, independently of gruinspect:
+
+* ``expected.npz``: ``keras/<layer>/{kernel,recurrent_kernel,bias}`` (the Keras weights before
+  conversion), ``input`` (a seeded batch), ``keras_output`` (the Keras model on it) and
+  ``tflite_output`` (``tf.lite.Interpreter`` on the converted file);
+* the manifest entry: each GRU's cell name as the converter scoped its operators
+  (``functional_1/enc_1``, found in the interpreter's tensor names), input size, units,
+  reset_after, and the Keras layer it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+# name -> (description, time steps, input size, [(layer, units, reset_after, unroll)], int8)
+SAMPLES = {
+    "tflite_while": (
+        "TFLite model (TFLiteConverter.from_keras_model, TF 2.21, float32) of Keras 3 GRU 'enc' (3->4, "
+        "reset_after=True) then GRU 'dec' (4->5, reset_after=False), unroll=False: one WHILE loop per GRU "
+        "whose body subgraph holds the step",
+        6, 3, [("enc", 4, True, False), ("dec", 5, False, False)], False),
+    "tflite_unrolled": (
+        "TFLite model (float32) of the same two GRUs with unroll=True over 5 steps: the steps inline in the main "
+        "subgraph, the first step's recurrent matmul folded away by the zero initial state",
+        5, 3, [("enc", 4, True, True), ("dec", 5, False, True)], False),
+    "tflite_int8": (
+        "TFLite model with dynamic-range int8 weights (optimizations=[Optimize.DEFAULT]) of Keras 3 GRU 'wq' "
+        "(16->24, reset_after=True, WHILE loop) then GRU 'uq' (24->24, reset_after=False, unrolled over 4 steps): "
+        "kernels int8 with one scale per output row, hybrid FULLY_CONNECTED kernels",
+        4, 16, [("wq", 24, True, False), ("uq", 24, False, True)], True),
+    "tflite_one_step": (
+        "TFLite model (float32) of Keras 3 GRU 'once' (3->4) unrolled over a single time step: the converter folds "
+        "the zero initial state, so no recurrent kernel is left in the file; gruinspect reports it and lists no cell",
+        1, 3, [("once", 4, True, True)], False),
+}
+
+
+def _generate(name: str, folder: Path) -> dict:
+    entry_file = folder.parent / (".%s.entry.json" % name)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write", name, str(folder),
+                               str(entry_file)], env=env, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError("writing sample %s failed:\n%s" % (name, proc.stderr[-4000:]))
+        return json.loads(entry_file.read_text())
+    finally:
+        if entry_file.exists():
+            entry_file.unlink()
+
+
+def _generator(name):
+    def generate(folder: Path) -> dict:
+        return _generate(name, Path(folder))
+
+    generate.__name__ = "gen_" + name
+    generate.__doc__ = SAMPLES[name][0]
+    return generate
+
+
+GENERATORS = {name: _generator(name) for name in SAMPLES}
+
+
+def build(name: str, keras):
+    """The Keras model of sample ``name`` (fresh, unweighted)."""
+    _, steps, input_size, grus, _ = SAMPLES[name]
+    x = keras.Input((steps, input_size), batch_size=1, name="x")
+    h = x
+    for layer, units, reset_after, unroll in grus:
+        h = keras.layers.GRU(units, reset_after=reset_after, unroll=unroll, return_sequences=True,
+                             name=layer)(h)
+    return keras.Model(x, h, name=name)
+
+
+def _scope(names: list[str], layer: str) -> str:
+    """The converter's op scope of a Keras layer, from the interpreter's tensor names."""
+    pattern = re.compile(r"^(.*?/%s(_\d+)?)/" % re.escape(layer))
+    found = sorted({m.group(1) for n in names for part in n.split(";") for m in [pattern.match(part)] if m})
+    assert len(found) == 1, (layer, found)
+    return found[0]
+
+
+def _child_main(name: str, folder: Path, entry_file: Path) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    description, steps, input_size, grus, int8 = SAMPLES[name]
+    seed = 3000 + sorted(SAMPLES).index(name)
+    keras.utils.set_random_seed(seed)
+    model = build(name, keras)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(-0.7, 0.7, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    content = converter.convert()
+    (folder / "model.tflite").write_bytes(content)
+    xs = rng.normal(size=(1, steps, input_size)).astype(np.float32)
+    interpreter = tf.lite.Interpreter(model_path=str(folder / "model.tflite"))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], xs)
+    interpreter.invoke()
+    tflite_out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    keras_out = np.asarray(model(xs))
+    assert np.max(np.abs(tflite_out - keras_out)) < (5e-2 if int8 else 1e-5), np.max(np.abs(tflite_out - keras_out))
+    arrays = {"input": xs, "keras_output": keras_out, "tflite_output": tflite_out}
+    names = [d["name"] for d in interpreter.get_tensor_details()]
+    cells = []
+    in_size = input_size
+    for layer, units, reset_after, unroll in grus:
+        cell = model.get_layer(layer).cell
+        for role, var in (("kernel", cell.kernel), ("recurrent_kernel", cell.recurrent_kernel), ("bias", cell.bias)):
+            arrays["keras/%s/%s" % (layer, role)] = np.asarray(var)
+        if not (unroll and steps == 1):
+            cells.append({
+                "name": _scope(names, layer), "layout": "tflite-recovered-gru", "input_size": in_size, "units": units,
+                "reset_after": reset_after, "dtype": "float32", "activation": "tanh", "recurrent_activation": "sigmoid",
+                "config_source": "operator graph (LOGISTIC / TANH)", "use_bias": True, "keras_layer": layer,
+                "form": "unrolled" if unroll else "while", "int8": bool(int8 and units * in_size * 3 >= 1024),
+            })
+        in_size = units
+    np.savez(folder / "expected.npz", **arrays)
+    entry = {"name": name, "path": "%s/model.tflite" % name, "format": "tflite", "description": description,
+             "writer": "tf.lite.TFLiteConverter (TensorFlow %s, Keras %s)" % (tf.__version__, keras.__version__),
+             "cells": cells}
+    entry_file.write_text(json.dumps(entry, indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--write":
+        _child_main(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        sys.exit("usage: samples_tflite.py --write NAME FOLDER ENTRY_JSON (normally run by make_samples.py)")

@@ -234,8 +234,12 @@ def spectral_norm(u: np.ndarray, *, rtol: float = 1e-10) -> float:
     with full reorthogonalisation, until the top Ritz value changes by less than ``rtol`` (relative)
     between steps; Ritz values rise monotonically to the top eigenvalue, whose root is the norm.
     """
+    peak = float(np.abs(u).max()) if u.size else 0.0
+    if peak == 0.0:
+        return 0.0
+    u = u / peak  # |u| <= 1: u.T @ u cannot overflow, whatever the file holds
     if min(u.shape) <= EXACT_SVD_MAX:
-        return float(np.linalg.svd(u, compute_uv=False)[0])
+        return peak * float(np.linalg.svd(u, compute_uv=False)[0])
     n = u.shape[1]
     steps = min(n, 400)
     basis = np.zeros((steps, n))
@@ -258,7 +262,7 @@ def spectral_norm(u: np.ndarray, *, rtol: float = 1e-10) -> float:
         previous = top
         betas.append(beta)
         q = w / beta
-    return math.sqrt(max(top, 0.0))
+    return peak * math.sqrt(max(top, 0.0))
 
 
 def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: int = RUN_BATCH,

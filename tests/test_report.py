@@ -136,6 +136,31 @@ def test_large_blocks_are_drawn_downsampled_with_their_true_shape():
     assert len(html) < 200_000
 
 
+@pytest.mark.parametrize("fill", ["nan", "inf", "huge", "alternating", "zero", "subnormal"])
+def test_hostile_values_draw_without_warnings(fill):
+    """Every figure of a cell full of NaN, Inf, +-1e308 or zeros is drawn, with no numpy warning."""
+    import warnings
+
+    from gruinspect.blocks import read_blocks
+
+    I, H = 3, 200  # above EXACT_SVD_MAX and PAGE_MAX_SIDE: Lanczos and tile means run too
+    value = {"nan": np.nan, "inf": np.inf, "huge": 1e300, "alternating": 0.0, "zero": 0.0, "subnormal": 5e-324}[fill]
+    arrays = {"c/gates/kernel": np.full((I + H, 2 * H), value), "c/gates/bias": np.full(2 * H, value),
+              "c/candidate/kernel": np.full((I + H, H), value), "c/candidate/bias": np.full(H, value)}
+    if fill == "alternating":
+        arrays["c/gates/kernel"][::2], arrays["c/gates/kernel"][1::2] = 1e308, -1e308
+    store = MemoryStore(arrays)
+    (cell,) = find_cells(store).cells
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figs = cell_figures(cell, read_blocks(store, cell), PAGE_MAX_SIDE)
+        html = page({"path": "x", "format": "memory"}, [figs], [])
+        json.dumps(figs.health.to_json(), allow_nan=False)
+    assert html.count("<svg class=\"heat\"") == len(cell.blocks)
+    assert (figs.health.nan_count > 0) == (fill == "nan")
+    assert (figs.health.inf_count > 0) == (fill == "inf")
+
+
 def test_report_progress_advances_to_its_total(tmp_path):
     from gruinspect.report import write_report
 

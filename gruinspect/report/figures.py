@@ -89,7 +89,9 @@ def downsample(values: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[int
     sums = np.zeros((out_r * fr, out_c * fc))
     counts = np.zeros_like(sums)
     bad = np.zeros(sums.shape, dtype=bool)
-    sums[:rows, :cols] = np.where(finite, values, 0.0)
+    kept = np.where(finite, values, 0.0)
+    peak = float(np.abs(kept).max()) or 1.0
+    sums[:rows, :cols] = kept / peak  # |values| <= 1: a tile's sum cannot overflow
     counts[:rows, :cols] = finite
     bad[:rows, :cols] = ~finite
 
@@ -97,7 +99,7 @@ def downsample(values: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[int
         return how(a.reshape(out_r, fr, out_c, fc), axis=(1, 3))
 
     with np.errstate(invalid="ignore"):
-        drawn = pool(sums, np.sum) / pool(counts, np.sum)
+        drawn = pool(sums, np.sum) / pool(counts, np.sum) * peak
     drawn[pool(bad, np.any)] = np.nan
     return drawn, (fr, fc)
 
@@ -131,7 +133,7 @@ def gate_histograms(blocks: dict, bins: int = HISTOGRAM_BINS) -> list[GateHistog
         hi = max(float(v.max()) for v in values)
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
+        edges = 2.0 * np.linspace(lo / 2.0, hi / 2.0, bins + 1)  # halves: hi - lo may not fit a float
         out.append(GateHistogram(gate, edges, {role: np.histogram(v, edges)[0] for role, v in finite.items()}))
     return out
 

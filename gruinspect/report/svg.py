@@ -96,7 +96,8 @@ def histogram(h: GateHistogram, *, width: int = 300, height: int = 130) -> str:
                      f'<title>{escape(ROLE_TITLES[role])}</title></polyline>')
     zero = ""
     if h.edges[0] < 0 < h.edges[-1]:
-        x0 = left + plot_w * (0 - h.edges[0]) / (h.edges[-1] - h.edges[0])
+        lo, hi = float(h.edges[0]) / 2, float(h.edges[-1]) / 2  # halves: hi - lo may not fit a float
+        x0 = left + plot_w * (-lo / (hi - lo))
         zero = f'<line class="zero" x1="{x0:.1f}" y1="{top}" x2="{x0:.1f}" y2="{top + plot_h}"/>'
     axis = (f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}"/>'
             f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}"/>'

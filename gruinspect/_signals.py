@@ -30,7 +30,11 @@ class Terminated(KeyboardInterrupt):
 
     def __init__(self, signum: int):
         self.signum = signum
-        super().__init__(f"{signal.Signals(signum).name} received")
+        super().__init__(f"{self.signal_name} received")
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
 
     @property
     def exit_code(self) -> int:

@@ -72,8 +72,12 @@ def _fork() -> int:
 
 
 def _supervise(pid: int, pipe: int) -> None:
-    # Ctrl-C reaches the child too, which exits 130 by itself; the parent only waits for it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A signal that ends a command (Ctrl-C, SIGTERM from timeout or docker stop, SIGHUP) goes to
+    # the child, which cleans up its partial output and exits 130, 143 or 129 (gruinspect._signals
+    # ignores the repeat when the signal reached the whole process group); the parent waits for it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, lambda received, _frame: os.kill(pid, received))
     limit = _limit()
     messages: list[str] = []
     buffer = b""
@@ -94,6 +98,8 @@ def _supervise(pid: int, pipe: int) -> None:
                 messages.append(line[1:].decode("utf-8", "replace"))
             elif line == b"-" and messages:
                 messages.pop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the child has ended: its pid must not be signalled again
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     os._exit(code if code >= 0 else 128 - code)

@@ -56,14 +56,32 @@ class GruGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # click prints usage errors as a block (usage line, hint, blank line, error); scripts and
+        # CI logs get the tool's own single line, with the help hint on the same line.
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            message = exc.format_message().strip()
+            _fail(message + ("" if message.endswith((".", "?", "!")) else ".") + hint, ExitCode.BAD_INPUT)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.Abort:
+            _fail("Interrupted.", ExitCode.INTERRUPTED)
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
     def invoke(self, ctx):
-        from .. import _supervisor
+        from .. import _signals, _supervisor
         from ..formats._guard import set_hang_guard
 
         # A C library looping on a corrupted file becomes exit 2, not a hang: readers wrap such
         # calls in the hang guard, which the command line (and only it) supervises from a parent.
         _supervisor.enable()
         previous_guard = set_hang_guard(_supervisor.bounded)
+        restore_signals = _signals.install()  # SIGTERM and SIGHUP clean up partial output like Ctrl-C
         try:
             with warnings.catch_warnings():
                 # numpy's floating-point warnings (a signalling NaN cast to float64, an overflow in
@@ -92,8 +110,12 @@ class GruGroup(click.Group):
             if _want_traceback(ctx):
                 raise
             _fail("Out of memory while reading the input.", ExitCode.BAD_INPUT)
-        except KeyboardInterrupt:
-            _fail("Interrupted.", ExitCode.INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            try:
+                _fail(f"Interrupted by {exc.signal_name}." if isinstance(exc, _signals.Terminated) else "Interrupted.",
+                      _signals.exit_code(exc))
+            except OSError:  # after SIGHUP the terminal may be gone: the exit code still tells
+                sys.exit(_signals.exit_code(exc))
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug: still one line, with the way to learn more
@@ -102,6 +124,7 @@ class GruGroup(click.Group):
             _fail(f"Internal error ({type(exc).__name__}: {exc}); rerun with --traceback and report it.",
                   ExitCode.BAD_INPUT)
         finally:
+            restore_signals()
             set_hang_guard(previous_guard)
 
 

@@ -848,6 +848,84 @@ def tf_frozen_graph_cases(sample: Sample) -> Iterator[Case]:
                    fmt, expect=ON_READ, huge=True)
 
 
+@generator("onnx")
+def onnx_cases(sample: Sample) -> Iterator[Case]:
+    """ONNX models: truncations and flips (protobuf has no checksum), external data that leaves the
+    folder, is missing or too short, and tensors whose dims claim far more than the file holds."""
+    import onnx
+
+    fmt, folder = sample.format, sample.path.parent
+    size = sample.path.stat().st_size
+    rng = random.Random(f"onnx-{sample.name}")
+
+    def placed(mutate):
+        """Copy the sample's whole folder (external data files too), then mutate the model file."""
+        def build(dst: Path) -> Path:
+            shutil.copytree(folder, dst / folder.name)
+            path = dst / sample.entry["path"]
+            mutate(path)
+            return path
+        return build
+
+    def edited(edit):
+        def mutate(path: Path) -> None:
+            model = onnx.load(str(path), load_external_data=False)
+            edit(model)
+            path.write_bytes(model.SerializeToString())
+        return placed(mutate)
+
+    for k in _spread(size, 12 if sample.full else 5):
+        yield Case(f"{fmt}/{sample.name}/truncated-{k}", f"{sample.entry['path']} truncated to {k} of {size} bytes",
+                   placed(lambda p, k=k: truncate(p, k)), fmt, expect=ANY,
+                   why="a protobuf cut at a field boundary is a shorter well-formed message (a graph without its "
+                       "last nodes), cut inside a field it is an error")
+    for bit in sorted(rng.sample(range(size * 8), min(16 if sample.full else 6, size * 8))):
+        yield Case(f"{fmt}/{sample.name}/flip-{bit}", f"bit {bit} of {sample.entry['path']} flipped",
+                   placed(lambda p, bit=bit: flip(p, bit)), fmt, expect=ANY,
+                   why="ONNX has no checksum: a flipped bit can leave a valid model (a changed value or name)")
+    yield Case(f"{fmt}/{sample.name}/zeroed", "the model overwritten with zeros",
+               placed(lambda p: p.write_bytes(bytes(size))), fmt, expect=ERROR)
+
+    def tensors(model):
+        out = list(model.graph.initializer)
+        for node in model.graph.node:
+            out += [a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    out += list(a.g.initializer)
+        return out
+
+    def huge_dims(model):
+        t = max(tensors(model), key=lambda t: len(t.dims))
+        t.dims[0] = 1 << 40
+
+    yield Case(f"{fmt}/{sample.name}/dims-huge", "the largest tensor claims 2**40 rows", edited(huge_dims), fmt,
+               expect=ERROR, huge=True)
+    external = [t for t in tensors(onnx.load(str(sample.path), load_external_data=False))
+                if t.data_location == onnx.TensorProto.EXTERNAL]
+    if not external:
+        return
+
+    def set_entry(key, value):
+        def edit(model):
+            for t in tensors(model):
+                for e in t.external_data:
+                    if e.key == key:
+                        e.value = value
+        return edit
+
+    for label, key, value in (("absolute", "location", "/etc/passwd"), ("parent", "location", "../weights.bin"),
+                              ("missing", "location", "no-such.bin"), ("length-huge", "length", str(1 << 40)),
+                              ("offset-past-end", "offset", str(1 << 30))):
+        yield Case(f"{fmt}/{sample.name}/external-{label}", f"external data {key} set to {value}",
+                   edited(set_entry(key, value)), fmt, expect=ERROR, huge=label == "length-huge")
+    data_file = external[0].external_data[0].value if external[0].external_data[0].key == "location" else None
+    if data_file:
+        yield Case(f"{fmt}/{sample.name}/external-file-truncated", f"{data_file} cut in half",
+                   placed(lambda p: truncate(p.parent / data_file, (p.parent / data_file).stat().st_size // 2)),
+                   fmt, expect=ERROR)
+
+
 # ------------------------------------------------- generic generators for other formats
 def file_cases(sample: Sample, *, truncation: str = ANY, target: Path | None = None) -> Iterator[Case]:
     """Truncations and bit flips of a single-file sample whose format has no generator of its own."""

@@ -253,6 +253,10 @@ TARGETS = {
     "tfjs-shard": _file_target("tfjs_quantized", "group1-shard1of1.bin"),
     "tflite": _file_target("tflite_int8", "model.tflite"),
     "tflite-while": _file_target("tflite_while", "model.tflite"),
+    "onnx": _file_target("onnx_torch_bigru", "model.onnx"),
+    "onnx-external": _file_target("onnx_helper_lbr0_external", "model.onnx"),
+    "onnx-external-data": _file_target("onnx_helper_lbr0_external", "weights.bin"),
+    "onnx-loop": _file_target("onnx_tf2onnx_loop", "model.onnx"),
     "any-file": target_any_file,
 }
 

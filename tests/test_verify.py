@@ -35,7 +35,8 @@ def _json(result) -> dict:
 
 
 def _checks(cell_json: dict) -> dict[str, dict]:
-    return {c["name"]: c for c in cell_json["checks"]}
+    """The cell's checks by name, without the entries that repeat a renamed check under its former name."""
+    return {c["name"]: c for c in cell_json["checks"] if "alias_of" not in c}
 
 
 # ------------------------------------------------------------------------- every sample verifies
@@ -68,7 +69,7 @@ def test_terminal_output_is_a_table_per_cell(cli):
     out = cli("verify", SAMPLES / "tf1_multi_rnn" / "model.ckpt").stdout
     assert "rnn/multi_rnn_cell/cell_0/gru_cell (tf-gru-cell, 4->5, float32" in out
     assert "rnn/multi_rnn_cell/cell_1/gru_cell (tf-gru-cell, 5->3, float32" in out
-    assert out.count("framework  passed") == 2 and out.count("refuse") == 2
+    assert out.count("framework  passed") == 2 and out.count("roundtrip  passed") == 2 and "refuse" not in out
     assert out.rstrip().splitlines()[-1].startswith("verified: 7 checks passed, 0 failed, 0 skipped (2 cells")
 
 
@@ -87,7 +88,7 @@ def test_atol_rtol_override_the_dtype_defaults(cli):
     checks = _checks(_json(result)["cells"][0])
     # float32 TensorFlow never equals float64 numpy exactly; the float64 equations almost never do either.
     assert checks["framework"]["status"] == FAILED and checks["framework"]["atol"] == 0
-    assert checks["refuse"]["status"] == PASSED
+    assert checks["roundtrip"]["status"] == PASSED
 
 
 def test_the_library_returns_a_report_and_prints_nothing(capsys):
@@ -96,7 +97,7 @@ def test_the_library_returns_a_report_and_prints_nothing(capsys):
     assert capsys.readouterr() == ("", "")
     assert report.exit_code == 0 and report.ok
     assert report.settings == {"steps": 2, "batch": 1, "seed": 7, "atol": None, "rtol": None}
-    assert [k.name for k in report.cells[0].checks] == ["refuse", "equations", "framework"]
+    assert [k.name for k in report.cells[0].checks] == ["roundtrip", "equations", "framework"]
     again = verify(str(SINGLE), steps=2, batch=1, seed=7)
     assert again.cells[0].check("framework").max_abs == report.cells[0].check("framework").max_abs  # seeded
 
@@ -142,7 +143,7 @@ def test_without_tensorflow_the_framework_check_is_skipped(cli, no_tensorflow):
     assert "framework  skipped" in result.stdout
     report = _json(cli("verify", SINGLE, "--json"))
     checks = _checks(report["cells"][0])
-    assert (checks["refuse"]["status"], checks["equations"]["status"], checks["framework"]["status"]) == (
+    assert (checks["roundtrip"]["status"], checks["equations"]["status"], checks["framework"]["status"]) == (
         PASSED, PASSED, SKIPPED)
     assert report["notes"] == [notes[0][len("gruinspect: note: "):]]
 
@@ -180,19 +181,20 @@ def test_a_misnamed_block_fails_the_numpy_and_framework_checks():
     report = verify(str(SINGLE), adjust=lambda cell: _swap_sources(cell, "reset", "update", "input_kernel"))
     cell = report.cells[0]
     assert report.exit_code == 1
-    assert cell.check("refuse").status == PASSED  # the split is still a bijection...
+    assert cell.check("roundtrip").status == PASSED  # the split is still a bijection...
     assert cell.check("equations").status == FAILED  # ...but it names the slices wrongly
     assert cell.check("framework").status == FAILED
     assert "differs from tf.compat.v1.nn.rnn_cell.GRUCell" in cell.check("framework").message
 
 
-def test_a_block_that_does_not_cover_its_tensor_fails_refuse():
+def test_a_block_that_does_not_cover_its_tensor_fails_roundtrip():
     def drop(cell):
         cell.blocks = [b for b in cell.blocks if (b.gate, b.role) != ("update", "bias")]
 
     report = verify(str(SINGLE), oracle="numpy", adjust=drop)
-    refuse = report.cells[0].check("refuse")
-    assert refuse.status == FAILED and "do not cover all of rnn/gru_cell/gates/bias" in refuse.message
+    roundtrip = report.cells[0].check("roundtrip")
+    assert roundtrip.status == FAILED and "do not cover all of rnn/gru_cell/gates/bias" in roundtrip.message
+    assert report.cells[0].check("refuse") is roundtrip  # the former name, kept for one release
 
 
 def test_a_reset_convention_error_is_caught():
@@ -245,7 +247,12 @@ def test_a_clean_export_verifies(cli, export):
     pytest.importorskip("tensorflow")
     report = _json(cli("verify", SINGLE, "--exported", export, "--oracle", "framework", "--json"))
     checks = _checks(report["cells"][0])
-    assert list(checks) == ["refuse", "equations", "framework", "export-files", "export-blocks", "export-step"]
+    assert list(checks) == ["roundtrip", "equations", "framework", "export-files", "export-blocks", "export-step"]
+    # roundtrip's former name, repeated last for one release, with the same result, and counted once
+    former = [c for c in report["cells"][0]["checks"] if c["name"] == "refuse"]
+    same = {k: v for k, v in checks["roundtrip"].items() if k != "aliases"}
+    assert former == [{**same, "name": "refuse", "alias_of": "roundtrip", "deprecated": True}]
+    assert checks["roundtrip"]["aliases"] == ["refuse"] and report["summary"]["passed"] == 6 + 3
     assert all(c["status"] == PASSED for c in checks.values())
     assert [c["name"] for c in report["checks"]] == ["export-cells", "export-extra-files", "cells"]
     assert report["exported"] == str(export)
@@ -414,7 +421,7 @@ def test_junit_has_one_testcase_per_cell_and_check(cli, export, tmp_path):
     cases = [(c.get("classname"), c.get("name")) for c in suite.findall("testcase")]
     assert cases == [(str(SINGLE), "export-cells"), (str(SINGLE), "export-extra-files"), (str(SINGLE), "cells")] + [
         ("rnn/gru_cell", name) for name in
-        ("refuse", "equations", "framework", "export-files", "export-blocks", "export-step")]
+        ("roundtrip", "equations", "framework", "export-files", "export-blocks", "export-step")]
     failed = {c.get("name"): c.find("failure") for c in suite.findall("testcase") if c.find("failure") is not None}
     assert set(failed) == {"export-files", "export-blocks", "export-step"}
     assert "update bias (b_z): rnn__gru_cell/update_bias.npy is missing" in failed["export-files"].get("message")
@@ -581,3 +588,29 @@ def test_hard_sigmoid_of_the_wrong_generation_is_caught_on_samples(entry, cell_n
     wrong = verify(sample_path(entry), patterns=[pattern], oracle="framework", adjust=confuse)
     (cell,) = [c for c in wrong.cells if c.cell.name == cell_name]
     assert cell.check("equations").status == PASSED and cell.check("framework").status == FAILED
+
+
+# ------------------------------------------------------------------------------ NaN and Inf weights
+
+
+def test_nan_weights_are_never_verified(cli, tmp_path):
+    """Every output NaN compared with NaN proves nothing: verify names the blocks and fails."""
+    from gruinspect.layouts import find_cells
+    from gruinspect.store import MemoryStore
+    from gruinspect.verify import verify_store
+
+    rng = np.random.default_rng(0)
+    gates = rng.normal(size=(7, 8)).astype(np.float32)
+    gates[0, 1] = np.nan  # reset input kernel
+    store = MemoryStore({"gru/gates/kernel": gates, "gru/gates/bias": np.zeros(8, np.float32),
+                         "gru/candidate/kernel": rng.normal(size=(7, 4)).astype(np.float32),
+                         "gru/candidate/bias": np.full(4, np.inf, np.float32)})
+    assert find_cells(store).cells
+    report = verify_store(store, oracle="numpy")
+    assert report.exit_code == 1
+    cell = report.cells[0]
+    finite = cell.check("finite")
+    assert finite.status == FAILED
+    assert "reset input_kernel (W_r): 1 of 12 values NaN or Inf" in finite.message
+    assert "candidate bias (b_h): 4 of 4 values NaN or Inf" in finite.message
+    assert cell.check("equations").status == FAILED  # NaN outputs never "match"

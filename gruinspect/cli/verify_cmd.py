@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import os
-import tempfile
-
 import click
 
 from .. import render
+from ..output import write_text
 from ..verify import ORACLE_MODES, verify
 from .options import cell_option, common_options, path_argument
 
@@ -56,26 +54,12 @@ def verify_command(ctx, path, exported, patterns, oracle, atol, rtol, steps, bat
     for message in report.notes:
         render.note(_one_line(message))
     if junit:
-        _write_text(junit, report.to_junit())
+        write_text(junit, report.to_junit())
     if as_json:
         render.emit_json(report.to_json())
     else:
         _print_report(report)
     ctx.exit(int(report.exit_code))
-
-
-def _write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _one_line(text: str) -> str:
@@ -85,7 +69,7 @@ def _one_line(text: str) -> str:
 
 def _tolerance(check) -> str:
     if check.atol is None:
-        return "exact" if check.name in ("refuse", "export-blocks") else "-"
+        return "exact" if check.name in ("roundtrip", "export-blocks") else "-"
     return f"{check.atol:g} / {check.rtol:g}"
 
 

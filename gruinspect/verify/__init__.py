@@ -2,9 +2,10 @@
 
 For every GRU cell (DESIGN.md "Canonical blocks") these checks run:
 
-``refuse``
+``roundtrip``
     Re-fusing the split blocks (:func:`gruinspect.blocks.fuse`) rebuilds every stored tensor bit
-    for bit.
+    for bit. Called ``refuse`` in 0.1; ``--json`` still repeats it under that name for one release
+    (an entry with ``"alias_of": "roundtrip"``), and ``CellReport.check("refuse")`` finds it.
 ``equations``
     The explicit per-gate GRU of :mod:`gruinspect.maths` (float64, from the blocks) matches the
     layout's own equations applied to the *fused* tensors (the layout spec's ``equations``).
@@ -53,9 +54,10 @@ from ..errors import ExitCode, GruInspectError, UsageError
 from ..inventory import open_cells
 from ..maths import TOLERANCES
 from ..oracle import OracleRun
-from .checks import (_activations, _equations_check, _framework_check, _inputs, _plan_framework, _refuse_check,
-                     _timed)
-from .export_checks import _export_cell_checks, _export_file_checks, _read_manifest
+from ..output import read_manifest
+from .checks import (_activations, _equations_check, _finite_check, _framework_check, _inputs, _plan_framework,
+                     _roundtrip_check, _timed)
+from .export_checks import _export_cell_checks, _export_file_checks
 from .report import FAILED, PASSED, SKIPPED, CellReport, Check, VerifyReport
 
 ORACLE_MODES = ("auto", "framework", "numpy")
@@ -110,7 +112,7 @@ def _check_options(options: dict) -> None:
 
 def _verify_inventory(store, inventory, *, exported=None, patterns=None, oracle="auto", steps=5, batch=3, seed=0,
                       atol=None, rtol=None, allow_empty=False, progress=None, adjust=None) -> VerifyReport:
-    manifest = _read_manifest(exported) if exported is not None else None
+    manifest = read_manifest(exported) if exported is not None else None
     start = time.perf_counter()
     path = inventory.path
     cells = select_cells(inventory.cells, patterns)
@@ -163,7 +165,10 @@ def _verify_cell(store, cell: GruCell, index: int, report: VerifyReport, skip_re
         cr.notes.append(f"activations unknown (the file does not store them); assumed {acts[1]}/{acts[0]}")
     stored = {name: store.read(name) for name in dict.fromkeys(cell.tensors.values())}
     blocks = {(b.gate, b.role): extract(b, stored[b.source.tensor]) for b in cell.blocks}
-    cr.checks.append(_timed(_refuse_check, cell, blocks, stored))
+    cr.checks.append(_timed(_roundtrip_check, cell, blocks, stored))
+    finite = _finite_check(cell, blocks)
+    if finite is not None:
+        cr.checks.append(finite)
 
     xs, h0 = _inputs(cell, seed, index, steps, batch)
     xs64, h064 = xs.astype(np.float64), h0.astype(np.float64)

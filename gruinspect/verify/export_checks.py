@@ -9,74 +9,25 @@ layout's equations).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 
 from .. import maths
 from ..cell import GruCell
-from ..errors import GruInspectError, InvalidFileError, UsageError
-from ..export import MANIFEST
+from ..errors import GruInspectError
 from ..layouts import spec_for
 from ..maths import tolerance
 from ..oracle import OracleRun
+from ..output import Manifest, sha256_file
 from ..store import numpy_dtype
 from .checks import _numeric_check
 from .report import FAILED, PASSED, SKIPPED, Check
 
 
-@dataclass
-class _Manifest:
-    folder: str
-    data: dict
-    cells: dict[tuple[str, int], dict]  # (name, occurrence) -> entry
-
-
-def _read_manifest(folder: str) -> _Manifest:
-    if not os.path.isdir(folder):
-        raise UsageError(f"No such folder: {folder} (--exported must be a folder written by gruinspect split).")
-    path = os.path.join(folder, MANIFEST)
-    if not os.path.isfile(path):
-        raise InvalidFileError(f"Invalid export {folder}: it has no {MANIFEST}; "
-                               f"--exported must be a folder written by gruinspect split.")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidFileError(f"Invalid manifest {path}: {exc}.") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or not all(
-            isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arrays"), list)
-            for c in data["cells"]):
-        raise InvalidFileError(f"Invalid manifest {path}: it needs a \"cells\" list whose entries have a name "
-                               f"and an \"arrays\" list.")
-    cells: dict[tuple[str, int], dict] = {}
-    seen: dict[str, int] = {}
-    for entry in data["cells"]:
-        n = seen.get(entry["name"], 0)
-        seen[entry["name"]] = n + 1
-        cells[(entry["name"], n)] = entry
-    return _Manifest(folder, data, cells)
-
-
-def _referenced_files(manifest: _Manifest) -> set[str]:
-    out = {MANIFEST}
-    for entry in manifest.cells.values():
-        if isinstance(entry.get("file"), str):
-            out.add(entry["file"])
-        for rec in entry["arrays"]:
-            if not isinstance(rec, dict):
-                continue
-            for key in ("file", "alias_file"):
-                if isinstance(rec.get(key), str):
-                    out.add(rec[key])
-    return {os.path.normpath(p) for p in out}
-
-
-def _export_file_checks(manifest: _Manifest, source_keys: list[tuple[str, int]]) -> list[Check]:
+def _export_file_checks(manifest: Manifest, source_keys: list[tuple[str, int]]) -> list[Check]:
     """File-level export checks: manifest cells that PATH does not hold, and files nobody listed."""
     checks = []
     known = set(source_keys)
@@ -89,7 +40,7 @@ def _export_file_checks(manifest: _Manifest, source_keys: list[tuple[str, int]])
         n = len(manifest.cells)
         checks.append(Check("export-cells", PASSED, f"every manifest cell is in the source ({n} cell"
                                                     f"{'s' if n != 1 else ''})"))
-    referenced = _referenced_files(manifest)
+    referenced = manifest.files()
     extra = []
     for root, dirs, files in os.walk(manifest.folder):
         dirs.sort()
@@ -153,7 +104,7 @@ def _written_dtype(cell: GruCell) -> np.dtype:
     return np.dtype(np.float32) if cell.dtype == "bfloat16" else numpy_dtype(cell.dtype)
 
 
-def _export_cell_checks(cell: GruCell, blocks, manifest: _Manifest, entry: dict | None, acts, xs64, h064, t64,
+def _export_cell_checks(cell: GruCell, blocks, manifest: Manifest, entry: dict | None, acts, xs64, h064, t64,
                         framework_run: OracleRun | None, atol, rtol) -> list[Check]:
     if entry is None:
         msg = "not in the export (split with --cell?)"
@@ -195,7 +146,7 @@ def _export_cell_checks(cell: GruCell, blocks, manifest: _Manifest, entry: dict 
             alias = _safe_join(manifest.folder, rec["alias_file"])
             if alias is None or not os.path.isfile(alias):
                 file_failures.append(f"{label}: its alias file {rec['alias_file']} is missing")
-            elif raw is not None and _sha_file(alias) != hashlib.sha256(raw).hexdigest():
+            elif raw is not None and sha256_file(alias) != hashlib.sha256(raw).hexdigest():
                 file_failures.append(f"{label}: its alias file {rec['alias_file']} differs from {rec['file']}")
         if rec.get("dtype") != str(expected_dtype):
             file_failures.append(f"{label}: the manifest says dtype {rec.get('dtype')}, expected {expected_dtype} "
@@ -229,14 +180,6 @@ def _export_cell_checks(cell: GruCell, blocks, manifest: _Manifest, entry: dict 
     step_check = _export_step_check(cell, loaded, acts, xs64, h064, t64, framework_run, atol, rtol)
     step_check.seconds = time.perf_counter() - start
     return [files_check, blocks_check, step_check]
-
-
-def _sha_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _describe_source(source) -> str:

@@ -26,6 +26,7 @@ class Check:
     rtol: float | None = None
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    aliases: tuple[str, ...] = ()  # former names, still accepted by CellReport.check and shown in JSON
 
     @property
     def ok(self) -> bool:
@@ -33,6 +34,8 @@ class Check:
 
     def to_json(self) -> dict:
         out = {"name": self.name, "status": self.status, "message": self.message}
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
         for key in ("oracle", "compute_dtype", "max_abs", "max_rel", "atol", "rtol"):
             value = getattr(self, key)
             if value is not None:
@@ -60,7 +63,8 @@ class CellReport:
         return PASSED if self.ok else FAILED
 
     def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
+        """The check called ``name`` (or formerly called so)."""
+        return next((c for c in self.checks if name == c.name or name in c.aliases), None)
 
     def to_json(self) -> dict:
         c = self.cell
@@ -68,8 +72,21 @@ class CellReport:
             "name": c.name, "layout": c.layout, "input_size": c.input_size, "units": c.units,
             "reset_after": c.reset_after, "dtype": c.dtype, "activation": self.activation,
             "recurrent_activation": self.recurrent_activation, "activations_assumed": self.activations_assumed,
-            "status": self.status, "checks": [k.to_json() for k in self.checks], "notes": self.notes,
+            "status": self.status, "checks": [k.to_json() for k in self.checks] + _alias_entries(self.checks),
+            "notes": self.notes,
         }
+
+
+def _alias_entries(checks: list[Check]) -> list[dict]:
+    """A renamed check once more under each former name, after the others, so that a consumer
+    looking for the old name still finds it for one release (the summary counts it once)."""
+    out = []
+    for k in checks:
+        for alias in k.aliases:
+            entry = k.to_json()
+            del entry["aliases"]
+            out.append({**entry, "name": alias, "alias_of": k.name, "deprecated": True})
+    return out
 
 
 @dataclass

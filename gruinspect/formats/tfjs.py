@@ -31,9 +31,11 @@ import re
 
 from ..errors import InvalidFileError, UnsupportedError
 from ..store import LayerInfo, TensorInfo, TensorStore
+from . import check_format
 from .keras_h5 import _class_hint, _keras1_aliases, _layer_configs, expand, keras_generation
 
 FORMAT = "tfjs-layers-model"
+FORMATS = (FORMAT,)
 MODEL_JSON = "model.json"
 MAX_JSON_BYTES = 256 << 20
 _SNIFF_BYTES = 4096
@@ -49,7 +51,7 @@ def _json_path(path: str) -> str:
 
 
 def sniff(path: str):
-    """"tfjs-layers-model" (or "tfjs-graph-model", refused by :func:`open`) for a tfjs model.json."""
+    """"tfjs-layers-model" for a tfjs model.json (a graph model too, which :func:`open` refuses by name)."""
     target = _json_path(path)
     if not os.path.isfile(target):
         return None
@@ -60,14 +62,13 @@ def sniff(path: str):
         return None
     if not head.lstrip().startswith(b"{"):
         return None
-    if b'"graph-model"' in head:
-        return "tfjs-graph-model"
-    if b'"layers-model"' in head or b'"modelTopology"' in head or b'"weightsManifest"' in head:
+    if any(key in head for key in (b'"layers-model"', b'"graph-model"', b'"modelTopology"', b'"weightsManifest"')):
         return FORMAT
     return None
 
 
 def open(path: str, fmt: str | None = None) -> TfjsStore:  # noqa: A001 - the reader API is sniff()/open()
+    check_format(fmt or sniff(path), FORMATS, path)
     return TfjsStore(path)
 
 

@@ -36,8 +36,10 @@ from dataclasses import dataclass, field
 from ..errors import InvalidFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
 from . import _flatbuffer as fb
+from . import check_format
 
 FORMAT = "tflite"
+FORMATS = (FORMAT,)
 IDENTIFIER = b"TFL3"
 
 # schema.fbs enum TensorType -> (numpy dtype, itemsize in bytes; 0 = not a fixed-size number)
@@ -131,6 +133,7 @@ def sniff(path: str):
 
 
 def open(path: str, fmt: str | None = None) -> TfliteStore:  # noqa: A001 - the reader API is sniff()/open()
+    check_format(fmt or sniff(path), FORMATS, path)
     return TfliteStore(path)
 
 

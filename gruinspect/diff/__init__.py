@@ -18,13 +18,15 @@ from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..blocks import read_blocks
 from ..cell import GruCell
 from ..errors import ExitCode
 from ..inventory import Inventory, open_cells
 from ..store import TensorStore
 from .compare import (block_rows, equivalence_notes, finer_dtype, finite, identical, make_sides, outputs_close,
-                      probe, run_side)
+                      probe, run_side, tolerance_for)
 from .findings import Finding, config_findings, dtype_findings, explanation_findings, values_finding
 from .pairing import pair_cells, parse_pairs
 from .search import explain
@@ -99,12 +101,14 @@ def diff_cells(cell_a: GruCell, blocks_a: dict, cell_b: GruCell, blocks_b: dict,
                           f"{cell_b.input_size} to {cell_b.units}: they cannot hold the same GRU. Use --pair to "
                           f"name B's counterpart of {cell_a.name}.")
         return PairReport(cell_a, cell_b, paired_by, "different", [finding], rows, None, {"dtype": dtype}, notes)
+    tol = tolerance_for(dtype, atol)
+    if identical(a, b):  # the same numbers in the same equations: the same outputs, unless a block holds NaN
+        nan = any(np.isnan(v).any() for v in a.values.values())
+        return PairReport(cell_a, cell_b, paired_by, "identical", [], rows, None if nan else 0.0, tol, notes)
     xs, h0 = probe(cell_a, seed)
     ha, hb = run_side(a, xs, h0), run_side(b, xs, h0)
-    same_output, tol = outputs_close(ha, hb, dtype, atol)
+    same_output = outputs_close(ha, hb, tol)
     output_max_abs = finite(float(abs(hb - ha).max()))
-    if identical(a, b):
-        return PairReport(cell_a, cell_b, paired_by, "identical", [], rows, output_max_abs, tol, notes)
     exp = explain(a, b, atol)
     if same_output:
         findings = explanation_findings(a, b, exp) if exp else dtype_findings(a, b, None)

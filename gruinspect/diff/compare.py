@@ -152,11 +152,15 @@ def run_side(side: Side, xs: np.ndarray, h0: np.ndarray, blocks: dict | None = N
                    activation_name=side.activation, recurrent_activation_name=side.recurrent_activation)
 
 
-def outputs_close(ha: np.ndarray, hb: np.ndarray, dtype: str, atol: float | None) -> tuple[bool, dict]:
-    """Whether two state sequences agree within the tolerance of ``dtype`` (or ``atol``)."""
+def tolerance_for(dtype: str, atol: float | None) -> dict:
+    """The output tolerance of ``dtype``, or exactly ``atol`` when given."""
     tol_abs, tol_rel = output_tolerance(dtype, atol=atol, rtol=0.0 if atol is not None else None)
-    ok = bool(np.all(np.abs(hb - ha) <= tol_abs + tol_rel * np.abs(ha)))
-    return ok, {"dtype": dtype, "atol": tol_abs, "rtol": tol_rel}
+    return {"dtype": dtype, "atol": tol_abs, "rtol": tol_rel}
+
+
+def outputs_close(ha: np.ndarray, hb: np.ndarray, tol: dict) -> bool:
+    """Whether two state sequences agree within ``tol`` (:func:`tolerance_for`)."""
+    return bool(np.all(np.abs(hb - ha) <= tol["atol"] + tol["rtol"] * np.abs(ha)))
 
 
 def equivalence_notes(a: Side, b: Side) -> list[str]:

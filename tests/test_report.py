@@ -103,6 +103,23 @@ def test_report_prints_one_cell_per_page(browser, tmp_path):
     assert pages >= 1 + len(entry["cells"])  # the header, then each cell on a page of its own
 
 
+def test_names_are_text_not_markup(browser, tmp_path):
+    """A cell named like markup is shown as its name: no element, no script, no fetch."""
+    name = 'enc"oder/<script>alert(1)</script><img src=x onerror=alert(2)>'
+    store = MemoryStore({f"{name}/gates/kernel": np.ones((5, 4), np.float32),
+                         f"{name}/candidate/kernel": np.ones((5, 2), np.float32)})
+    from gruinspect.blocks import read_blocks
+
+    (cell,) = find_cells(store).cells
+    out = tmp_path / "names.html"
+    out.write_text(page({"path": "<b>x</b>.ckpt", "format": "memory"},
+                        [cell_figures(cell, read_blocks(store, cell), PAGE_MAX_SIDE)], []), encoding="utf-8")
+    visit, facts = browser.open(str(out), evaluate=PAGE_FACTS)
+    assert visit.problems == []
+    facts = json.loads(facts)
+    assert [c["name"] for c in facts["cells"]] == [cell.name] and facts["scripts"] == 0
+
+
 def test_downsample_averages_tiles_and_marks_nonfinite():
     a = np.arange(25, dtype=np.float64).reshape(5, 5)
     drawn, tile = downsample(a, 2)

@@ -47,6 +47,7 @@ def stats_command(path, patterns, health, as_json):
             right={2, 3, 4, 5, 6, 7},
         )
         if health:
+            render.text()
             render.table(["health figure", "value"], [list(row) for row in figures[id(cs.cell)].rows()])
     if not report.cells:
         render.text(f"No GRU cell in {path}.")

@@ -54,7 +54,7 @@ def split_of(sample: str, tmp_path: Path) -> dict[str, bytes]:
 
 PRELUDE = """
 import os, sys, time
-from gruinspect import _signals, export, output, _rename
+from gruinspect import _signals, splitting, output, _rename
 def wait_for(name):
     while not os.path.exists(os.environ[name]):
         time.sleep(0.005)
@@ -71,7 +71,7 @@ PORTABLE = """
 _rename._renameat2 = lambda src, dst, flags: False
 """
 PAUSE_MID_WRITE = """
-_write = export._write_npy
+_write = splitting._write_npy
 written = []
 def write(path, values):
     digest = _write(path, values)
@@ -85,7 +85,7 @@ def write(path, values):
         if os.environ.get("CRASH"):
             os.kill(os.getpid(), 9)
     return digest
-export._write_npy = write
+splitting._write_npy = write
 """
 
 
@@ -391,12 +391,12 @@ def test_a_live_runs_staging_folder_is_never_reclaimed(tmp_path):
 # ---------------------------------------------------------------- 18.9: errors name the user's path
 
 def test_a_write_error_names_the_path_under_out_not_the_staging_folder(tmp_path, monkeypatch):
-    from gruinspect import export
+    from gruinspect import splitting
 
     def full_disk(path, values):
         raise OSError(errno.ENOSPC, "No space left on device", path)
 
-    monkeypatch.setattr(export, "_write_npy", full_disk)
+    monkeypatch.setattr(splitting, "_write_npy", full_disk)
     out = tmp_path / "blocks"
     result = invoke("split", SINGLE, "--out", out)
     assert result.exit_code == 2

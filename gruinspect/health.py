@@ -1,6 +1,6 @@
 """Health figures of a GRU cell: what its gates do, read from the weights and one seeded run.
 
-Every figure is computed from the canonical blocks (DESIGN.md "Canonical blocks") with the cell's
+Every figure is computed from the canonical blocks (:mod:`gruinspect.cell`) with the cell's
 own activations (Keras' ``hard_sigmoid`` included), in float64:
 
 - memory timescale at zero input: with x = 0 and h = 0 the update gate is
@@ -57,10 +57,11 @@ class Spread:
 
     @classmethod
     def of(cls, values: np.ndarray) -> Spread:
-        finite = values[~np.isnan(values)]
-        if not finite.size:
+        known = values[~np.isnan(values)]  # inf stays: a unit that never forgets is a real value
+        if not known.size:
             return cls(math.nan, math.nan, math.nan, math.nan)
-        return cls(float(np.median(finite)), float(finite.min()), float(finite.max()), float(finite.mean()))
+        with np.errstate(invalid="ignore"):  # the mean of +inf and -inf
+            return cls(float(np.median(known)), float(known.min()), float(known.max()), float(known.mean()))
 
     def to_json(self) -> dict:
         return {k: _finite_or_none(v) for k, v in vars(self).items()}
@@ -175,10 +176,10 @@ def cell_activations(cell: GruCell) -> tuple[tuple[str, str], bool]:
 
 
 def gate_values(blocks: dict, x: np.ndarray, h: np.ndarray, *, reset_after: bool, act, act_r):
-    """One step of the canonical GRU (DESIGN.md) returning ``(r, z, c, h')``, all float64.
+    """One step of the canonical GRU returning ``(r, z, c, h')``, all float64.
 
-    The same equations as :func:`gruinspect.gru.step`, which returns only ``h'``; the health
-    figures need the gate values themselves.
+    The equations of :func:`gruinspect.maths.step`, which returns only ``h'``; the health figures
+    need the gate values themselves (a test keeps the two in step).
     """
     def pre(gate):
         out = x @ blocks[(gate, "input_kernel")]

@@ -111,7 +111,7 @@ class OutputFolder:
         parent, base = os.path.split(self._target)
         try:
             for attempt in range(3):  # a parent removed by another run's cleanup meanwhile: make it again
-                self._created = _make_parents(parent, self.out)
+                self._created += [f for f in _make_parents(parent, self.out) if f not in self._created]
                 _reclaim_stale(parent, base)
                 try:
                     self._staging, self._lock = _new_staging(parent, base)
@@ -140,9 +140,10 @@ class OutputFolder:
             self.committed = True
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        staging = self._staging
         self._cleanup()
         if isinstance(exc, OSError):
-            mapped = self._mapped_error(exc)
+            mapped = self._mapped_error(exc, staging)
             if mapped is not None:
                 raise mapped from exc
         return False
@@ -159,14 +160,15 @@ class OutputFolder:
             _remove_parents(self._created)
             self._created = []
 
-    def _mapped_error(self, exc: OSError) -> OutputError | None:
+    def _mapped_error(self, exc: OSError, staging: str) -> OutputError | None:
         names = [n for n in (exc.filename, exc.filename2) if isinstance(n, str)]
         for name in names:
             if self.path and (name == self.path or name.startswith(self.path + os.sep)):
                 rel = os.path.relpath(name, self.path)
                 shown = self.out if rel == "." else os.path.join(self.out, rel)
                 return OutputError(f"Cannot write {shown}: {exc.strerror or exc}.")
-            if name.startswith(os.path.dirname(self._target) + os.sep + "." + os.path.basename(self._target)[:100]):
+            if (staging and name.startswith(staging + os.sep)) or \
+                    os.path.basename(name).startswith(f".{os.path.basename(self._target)[:100]}{_STAGING}"):
                 return OutputError(f"Cannot write {self.out}: {exc.strerror or exc}.")
         if not names and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
             return OutputError(f"Cannot write {self.out}: {exc.strerror or exc}.")

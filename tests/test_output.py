@@ -532,3 +532,32 @@ def test_an_ignored_signal_stays_ignored():
         restore()
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_read_manifest_accepts_a_manifest_or_raises_its_own_error_for_any_bytes(tmp_path):
+    """Whatever manifest.json holds, read_manifest gives a Manifest (whose file list never fails)
+    or an InvalidFileError naming the file: never another exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gruinspect.errors import InvalidFileError
+    from gruinspect.output import read_manifest
+
+    scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) |
+                          st.dictionaries(st.sampled_from(["cells", "name", "arrays", "file", "alias_file", "x"]),
+                                          inner, max_size=4), max_leaves=20)
+    path = tmp_path / "manifest.json"
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64)))
+    def check(data):
+        path.write_bytes(data)
+        try:
+            manifest = read_manifest(str(tmp_path))
+        except InvalidFileError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc)
+            return
+        assert "manifest.json" in manifest.files()
+
+    check()

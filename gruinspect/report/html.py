@@ -31,7 +31,7 @@ section.cell { border-top: 2px solid #ccc; margin-top: 1.5rem; padding-top: 1rem
           margin-bottom: .8rem; align-items: start; }
 .blocks .input_kernel { grid-column: 1; } .blocks .recurrent_kernel { grid-column: 2; }
 .blocks .bias { grid-column: 3; } .blocks .recurrent_bias { grid-column: 4; }
-@media (max-width: 760px) {
+@media screen and (max-width: 760px) {
   .blocks { grid-template-columns: repeat(2, minmax(0, 1fr)); }
   .blocks .bias, .blocks .recurrent_bias { grid-column: auto; }
 }
@@ -54,8 +54,10 @@ th { font-weight: 600; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   nav { display: none; }
-  section.cell { break-before: page; border: 0; }
-  figure, table, .grid > div { break-inside: avoid; }
+  section.cell { break-before: page; border: 0; margin-top: 0; }
+  section.cell:first-of-type { break-before: auto; }
+  h2, h3 { break-after: avoid; }
+  figure, table, .grid > div, .blocks { break-inside: avoid; }
 }
 """
 

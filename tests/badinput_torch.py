@@ -106,6 +106,9 @@ def pytorch_zip_cases(sample: Sample) -> Iterator[Case]:
             _rezip(sample, lambda m, d: (m, missing if m == pkl else d, stored)))
     negative = _state_dict(("w", _tensor(storages[0][len(prefix) + 5:], 4, (-1, 4), (4, 1))))
     yield c("size-negative", "a tensor of size [-1, 4]", _rezip(sample, lambda m, d: (m, negative if m == pkl else d, stored)))
+    memo = b"\x80\x02]r" + struct.pack("<I", 671311998) + b"."  # found by the fuzz harness
+    yield c("pickle-memo-index", "a pickle whose LONG_BINPUT names memo slot 671311998 (a 5 GB memo table)",
+            _rezip(sample, lambda m, d: (m, memo if m == pkl else d, stored)), huge=True)
     huge_bytes = b"\x80\x02B" + struct.pack("<I", 0xFFFFFFF0) + b"xx."
     yield c("pickle-bytes-claim", "a pickle whose BINBYTES claims 4 GiB it does not hold",
             _rezip(sample, lambda m, d: (m, huge_bytes if m == pkl else d, stored)), huge=True)

@@ -91,12 +91,20 @@ def open(path: str, fmt: str | None = None) -> "TorchStore":  # noqa: A001 - the
     return store
 
 
-def _scan(read, where: str) -> None:
+_MEMO_PUTS = ("PUT", "BINPUT", "LONG_BINPUT")
+
+
+def _scan(read, where: str, size: int) -> None:
     """Walk the pickle's opcodes (never running them) so that a malformed stream or a length past
-    the data fails here with one line, before the unpickler allocates what the file claims."""
+    the data fails here with one line, before the unpickler allocates what the file claims: the C
+    unpickler sizes its memo by the largest index a PUT names, so a stream of ``size`` bytes may
+    name no index beyond ``size``."""
     try:
-        for _ in pickletools.genops(read):
-            pass
+        for op, arg, _ in pickletools.genops(read):
+            if op.name in _MEMO_PUTS and isinstance(arg, int) and arg > size:
+                raise InvalidFileError(f"Invalid pickle in {where}: memo index {arg} in a pickle of {size} bytes.")
+    except GruInspectError:
+        raise
     except Exception as exc:
         text = str(exc).split("\n")[0]
         if "remain" in text or "truncated" in text or "EOF" in text or not text:
@@ -128,7 +136,7 @@ class TorchStore(OffsetStore):
     def _unpickle(self, data: bytes, where: str):
         import io
 
-        _scan(io.BytesIO(data), where)
+        _scan(io.BytesIO(data), where, len(data))
         unpickler = RestrictedUnpickler(data, where)
         return unpickler.load_safely(), unpickler
 
@@ -209,7 +217,7 @@ class TorchStore(OffsetStore):
         parts = []
         for what in ("magic number", "protocol version", "system info", "object", "storage keys"):
             start = f.tell()
-            _scan(window, f"{self.path} ({what})")
+            _scan(window, f"{self.path} ({what})", self.size)
             end = f.tell()
             f.seek(start)
             parts.append(f.read(end - start))

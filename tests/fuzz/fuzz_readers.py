@@ -20,6 +20,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import atheris
@@ -38,6 +39,9 @@ with atheris.instrument_imports(include=["gruinspect"]):
     from gruinspect.errors import GruInspectError
     from gruinspect.formats import _table, _tf_paths, _wire, open_store
     from gruinspect.formats._crc import crc32c, mask
+    import gruinspect.formats.pytorch  # noqa: F401 - readers imported lazily elsewhere get coverage too
+    import gruinspect.formats.safetensors  # noqa: F401
+    import gruinspect.layouts.pytorch_gru  # noqa: F401
 
 import badinput  # noqa: E402  (the corpus helpers: table writer, entry encoder)
 
@@ -221,6 +225,24 @@ def _file_target(sample: str, member: str):
     return target
 
 
+def target_torch_pickle(data: bytes) -> None:
+    """The fuzzer's bytes as the data.pkl of a PyTorch zip whose storages are those of a real
+    sample: the restricted unpickler, the object walk and the storage checks."""
+    path = WORK / "pickle.pt"
+    with zipfile.ZipFile(SAMPLES / "torch_zip_bigru" / "model.pt") as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            out.writestr(info.filename, data if info.filename.endswith("/data.pkl") else src.read(info))
+    _open_and_consume(str(path))
+
+
+def _torch_pickle_seed() -> bytes:
+    with zipfile.ZipFile(SAMPLES / "torch_zip_bigru" / "model.pt") as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith("/data.pkl")))
+
+
+target_torch_pickle.seed_bytes = _torch_pickle_seed
+
+
 def target_any_file(data: bytes) -> None:
     """Any bytes under a name every reader might claim: all of detect()'s sniffers run."""
     fdp = atheris.FuzzedDataProvider(data)
@@ -249,6 +271,11 @@ TARGETS = {
     "keras-weights-h5": _file_target("keras3_weights_h5", "model.weights.h5"),
     "keras-archive": _file_target("keras3_archive", "model.keras"),
     "keras-sharded-json": _file_target("keras3_sharded", "model.weights.json"),
+    "pytorch-zip": _file_target("torch_zip_bigru", "model.pt"),
+    "pytorch-legacy": _file_target("torch_legacy", "model.pth"),
+    "pytorch-pickle": target_torch_pickle,
+    "torchscript": _file_target("torch_script", "scripted.pt"),
+    "safetensors": _file_target("torch_bf16_safetensors", "model.safetensors"),
     "tfjs-model-json": _file_target("tfjs_quantized", "model.json"),
     "tfjs-shard": _file_target("tfjs_quantized", "group1-shard1of1.bin"),
     "tflite": _file_target("tflite_int8", "model.tflite"),
@@ -270,6 +297,8 @@ def seeds(target: str) -> list[bytes]:
         return [v for i in indexes[:4] for _, v in _table.iter_table(i)]
     if target == "state":
         return [(SAMPLES / "tf1_gru_single" / "checkpoint").read_bytes()]
+    if hasattr(TARGETS[target], "seed_bytes"):
+        return [TARGETS[target].seed_bytes()]
     seed = getattr(TARGETS[target], "seed", None)
     if seed is not None and seed.exists():
         return [seed.read_bytes()]

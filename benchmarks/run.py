@@ -105,6 +105,10 @@ def measure(cmd: Command, work: str) -> dict:
 def child_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "PYTHONSTARTUP")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    # An installed package runs from byte code: let the children write theirs (outside the
+    # repository) instead of compiling gruinspect's source again in every timed run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "gruinspect-bench-pycache"))
     env.update(extra)
     return env
 
@@ -186,6 +190,22 @@ def ensure_inputs(work: str, size: str, regenerate: bool) -> dict:
         return json.load(f)
 
 
+def ensure_onnx(work: str, size: str, regenerate: bool) -> dict:
+    """The ONNX input (benchmarks/onnx_inputs.py, written with onnx.helper), reused while the size matches."""
+    folder = os.path.join(work, "onnx")
+    info_path = os.path.join(folder, "info.json")
+    if not regenerate and os.path.exists(info_path):
+        with open(info_path, encoding="utf-8") as f:
+            info = json.load(f)
+        if info.get("size") == size and os.path.exists(info["path"]):
+            return info
+    print(f"writing the {size} ONNX input into {folder} with onnx.helper...", file=sys.stderr)
+    subprocess.run([sys.executable, os.path.join(HERE, "onnx_inputs.py"), "write", folder, "--size", size],
+                   env=child_env(), check=True, stdout=subprocess.DEVNULL)
+    with open(info_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def remover(*paths):
     def prepare():
         for p in paths:
@@ -255,6 +275,14 @@ def build_groups(info: dict, work: str, only: set[str]) -> list[dict]:
         Command("cp", "cp MODEL.h5 OUT (the same bytes)", ["cp", h5, out + "/cp.h5"], env=env,
                 prepare=remover(out + "/cp.h5")),
     ], reference="cp", subject="gruinspect")
+    if "onnx" in info:
+        model = info["onnx"]["path"]
+        g("list-onnx", "list: ONNX model", [
+            Command("gruinspect", f"{gi_label} list MODEL.onnx", gi + ["list", model], env=env),
+            Command("numpy", "python -c \"import numpy\" (the floor)", [py, "-c", "import numpy"], env=env),
+            Command("onnx", "onnx.load(MODEL.onnx) + its initializers' names and shapes",
+                    [py, os.path.join(HERE, "onnx_inputs.py"), "onnx-load", model], env=env),
+        ], reference="onnx", subject="gruinspect")
     os.makedirs(out, exist_ok=True)
     return groups
 
@@ -320,6 +348,12 @@ def targets(groups: dict, info: dict) -> list[dict]:
             lambda v: v <= 1.5, "<= 1.5x")
         c = cmd("list-tf1", "gruinspect")
         add("`list` peak memory", c and c.peak_mib(), "{:.0f} MiB", lambda v: v < 100, "< 100 MiB")
+    lo = groups.get("list-onnx")
+    if lo:
+        add("`list` of the ONNX model: speed-up over `onnx.load`", ratio(lo, "onnx", "gruinspect"), "{:.1f}x",
+            lambda v: v >= 10, ">= 10x")
+        add("`list` of the ONNX model / bare `import numpy` time", ratio(lo, "gruinspect", "numpy"), "{:.2f}x",
+            lambda v: v <= 1.5, "<= 1.5x")
     st = groups.get("stats-tf1")
     if st:
         add("`stats` speed-up over TF load + numpy", ratio(st, "tf", "gruinspect"), "{:.1f}x", lambda v: v >= 4,
@@ -395,6 +429,11 @@ def report(groups: list[dict], rows: list[dict], info: dict, meta: dict, args) -
         f"- Keras HDF5 model: tf_keras `Sequential` of {info['layers']} x `GRU({info['units']})` + `Dense`, "
         f"`model.save(\"model.h5\")`, {h5['bytes'] / 1e6:.1f} MB; largest tensor "
         f"{mib(h5['largest_tensor_bytes'])}.",
+    ] + ([
+        f"- ONNX model: {info['onnx']['layers']} GRU nodes of {info['onnx']['units']} units written with onnx.helper "
+        f"(`benchmarks/onnx_inputs.py`), {info['onnx']['bytes'] / 1e6:.1f} MB; largest tensor "
+        f"{mib(info['onnx']['largest_tensor_bytes'])}.",
+    ] if "onnx" in info else []) + [
         "",
         "## Method",
         "",
@@ -465,6 +504,7 @@ def main(argv=None) -> int:
     os.makedirs(work, exist_ok=True)
     try:
         info = ensure_inputs(work, args.size, args.regenerate)
+        info["onnx"] = ensure_onnx(work, args.size, args.regenerate)
     except subprocess.CalledProcessError as exc:
         print(f"run.py: writing the inputs failed ({exc})", file=sys.stderr)
         return 1

@@ -46,6 +46,12 @@ SAMPLES = {
         "TFLite model (float32) of Keras 3 GRU 'once' (3->4) unrolled over a single time step: the converter folds "
         "the zero initial state, so no recurrent kernel is left in the file; gruinspect reports it and lists no cell",
         1, 3, [("once", 4, True, True)], False),
+    "tflite_sequence_gru_op": (
+        "TFLite model holding the experimental custom operator UNIDIRECTIONAL_SEQUENCE_GRU (input [5, 1, 3], "
+        "state [1, 4], gate_weight [8, 7], gate_bias [8], candidate_weight [4, 7], candidate_bias [4]), written "
+        "with TensorFlow's own FlatBuffer tools (tensorflow/lite/tools/flatbuffer_utils.py): no converter emits "
+        "this operator; seeded random weights",
+        5, 3, [], False),
 }
 
 
@@ -95,10 +101,74 @@ def _scope(names: list[str], layer: str) -> str:
     return found[0]
 
 
+def _write_sequence_gru_op(name: str, folder: Path) -> dict:
+    """A one-operator model: the custom UNIDIRECTIONAL_SEQUENCE_GRU with its inputs as
+    tensorflow/lite/experimental/kernels/unidirectional_sequence_gru.cc numbers them."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    description, steps, input_size, _, _ = SAMPLES[name]
+    units = 4
+    rng = np.random.default_rng(3100)
+    weights = {
+        "gru/gate_weight": rng.uniform(-0.7, 0.7, (2 * units, input_size + units)).astype(np.float32),
+        "gru/gate_bias": rng.uniform(-0.7, 0.7, (2 * units,)).astype(np.float32),
+        "gru/candidate_weight": rng.uniform(-0.7, 0.7, (units, input_size + units)).astype(np.float32),
+        "gru/candidate_bias": rng.uniform(-0.7, 0.7, (units,)).astype(np.float32),
+    }
+    model = schema.ModelT()
+    model.version = 3
+    model.description = b"gruinspect sample: custom UNIDIRECTIONAL_SEQUENCE_GRU"
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = b"UNIDIRECTIONAL_SEQUENCE_GRU"
+    code.version = 1
+    model.operatorCodes = [code]
+    model.buffers = [schema.BufferT()]
+    sg = schema.SubGraphT()
+    sg.name = b"main"
+    sg.tensors = []
+
+    def tensor(tname, shape, data=None):
+        t = schema.TensorT()
+        t.name, t.shape, t.type = tname.encode(), list(shape), schema.TensorType.FLOAT32
+        buf = schema.BufferT()
+        if data is not None:
+            buf.data = np.frombuffer(data.astype("<f4").tobytes(), np.uint8)
+        model.buffers.append(buf)
+        t.buffer = len(model.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    x = tensor("input", (steps, 1, input_size))
+    h = tensor("state", (1, units))
+    ids = [tensor(n, w.shape, w) for n, w in weights.items()]
+    y = tensor("gru/output", (steps, 1, units))
+    hy = tensor("gru/output_state", (1, units))
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [x, h] + ids, [y, hy]
+    sg.operators = [op]
+    sg.inputs, sg.outputs = [x, h], [y]
+    model.subgraphs = [sg]
+    (folder / "model.tflite").write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    np.savez(folder / "expected.npz", **weights)
+    cell = {"name": "gru/output", "layout": "tflite-sequence-gru", "input_size": input_size, "units": units,
+            "reset_after": False, "dtype": "float32", "activation": "tanh", "recurrent_activation": "sigmoid",
+            "config_source": "layout (the operator's fixed sigmoid / tanh)", "use_bias": True,
+            "tensors": {k.split("/")[1]: k for k in weights}}
+    return {"name": name, "path": "%s/model.tflite" % name, "format": "tflite", "description": description,
+            "writer": "tensorflow/lite/tools/flatbuffer_utils (TensorFlow %s)" % tf.__version__, "cells": [cell]}
+
+
 def _child_main(name: str, folder: Path, entry_file: Path) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
+    if name == "tflite_sequence_gru_op":
+        entry_file.write_text(json.dumps(_write_sequence_gru_op(name, folder), indent=1))
+        return
     import keras
     import numpy as np
     import tensorflow as tf

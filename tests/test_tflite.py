@@ -21,7 +21,7 @@ from gruinspect.inventory import open_cells
 from gruinspect.verify import verify
 
 TFLITE = samples(formats=["tflite"])
-WITH_CELLS = samples(formats=["tflite"], with_cells=True)
+RECOVERED = samples(layouts=["tflite-recovered-gru"])
 KERAS_GATES = ("update", "reset", "candidate")  # Keras kernel column bands
 
 
@@ -39,7 +39,7 @@ def _tf_model(path):
 def test_samples_cover_while_unrolled_int8_and_folding():
     names = {p.id for p in TFLITE}
     assert {"tflite_while", "tflite_unrolled", "tflite_int8", "tflite_one_step"} <= names
-    forms = {(c["form"], c["reset_after"], c["int8"]) for p in TFLITE for c in p.values[0]["cells"]}
+    forms = {(c["form"], c["reset_after"], c["int8"]) for p in RECOVERED for c in p.values[0]["cells"]}
     assert {("while", True, False), ("while", False, False), ("unrolled", True, False), ("unrolled", False, False),
             ("while", True, True), ("unrolled", False, True)} <= forms
 
@@ -55,8 +55,11 @@ def test_lists_the_cells_the_converter_made(entry):
         for key in ("layout", "input_size", "units", "reset_after", "dtype", "activation", "recurrent_activation",
                     "config_source"):
             assert cell[key] == want[key], (want["name"], key)
-        assert any("recovered by pattern" in n for n in cell["notes"])
-        assert any("int8" in n for n in cell["notes"]) == want["int8"]
+        if want["layout"] == "tflite-recovered-gru":
+            assert any("recovered by pattern" in n for n in cell["notes"])
+            assert any("int8" in n for n in cell["notes"]) == want["int8"]
+        else:
+            assert {role: t["name"] for role, t in cell["tensors"].items()} == want["tensors"]
 
 
 def test_a_gru_folded_to_nothing_is_reported_not_guessed():
@@ -98,7 +101,8 @@ def test_reader_matches_tensorflows_flatbuffer_reader(entry):
             assert len(sg.operators) == len(rsg.operators)
             for op, rop in zip(sg.operators, rsg.operators):
                 code = ref.operatorCodes[rop.opcodeIndex]
-                assert tflite.BUILTIN_OPERATORS[max(code.builtinCode, code.deprecatedBuiltinCode)] == op.opcode
+                builtin = tflite.BUILTIN_OPERATORS[max(code.builtinCode, code.deprecatedBuiltinCode)]
+                assert op.opcode == (code.customCode.decode() if builtin == "CUSTOM" else builtin)
                 assert list(op.inputs) == list(rop.inputs) and list(op.outputs) == list(rop.outputs)
 
 
@@ -140,7 +144,7 @@ def _keras_block(expected, layer, gate, role, units):
     return bias[1, cols]
 
 
-@pytest.mark.parametrize("entry", WITH_CELLS)
+@pytest.mark.parametrize("entry", RECOVERED)
 def test_blocks_are_the_keras_weights(entry):
     """Each recovered block is the Keras weight it came from: exact in float32, within half an
     int8 step (per output row) when quantized."""
@@ -256,3 +260,30 @@ def test_sniff_needs_the_identifier(tmp_path):
     data[4:8] = b"TFL2"
     path.write_bytes(bytes(data))
     assert tflite.sniff(str(path)) is None
+
+
+def test_the_custom_sequence_gru_operator_is_gru_cell_cc_in_out_in_orientation():
+    """UNIDIRECTIONAL_SEQUENCE_GRU: gate_weight rows 0:H reset, H:2H update; columns 0:I take x."""
+    entry = next(p.values[0] for p in TFLITE if p.id == "tflite_sequence_gru_op")
+    w = _expected(entry)
+    I, H = entry["cells"][0]["input_size"], entry["cells"][0]["units"]
+    with open_cells(sample_path(entry)) as (store, inventory):
+        (cell,) = inventory.cells
+        blocks = read_blocks(store, cell)
+    gw, cw = w["gru/gate_weight"], w["gru/candidate_weight"]
+    for k, gate in enumerate(("reset", "update")):
+        assert np.array_equal(blocks[(gate, "input_kernel")], gw[k * H:(k + 1) * H, :I].T)
+        assert np.array_equal(blocks[(gate, "recurrent_kernel")], gw[k * H:(k + 1) * H, I:].T)
+        assert np.array_equal(blocks[(gate, "bias")], w["gru/gate_bias"][k * H:(k + 1) * H])
+    assert np.array_equal(blocks[("candidate", "input_kernel")], cw[:, :I].T)
+    assert np.array_equal(blocks[("candidate", "recurrent_kernel")], cw[:, I:].T)
+    assert not cell.reset_after
+
+
+def test_the_interpreter_does_not_register_the_custom_operator():
+    """Why the custom operator's framework check is TF1 GRUCell rather than the interpreter."""
+    import tensorflow as tf
+
+    with pytest.raises((RuntimeError, ValueError), match="UNIDIRECTIONAL_SEQUENCE_GRU"):
+        interpreter = tf.lite.Interpreter(model_path=str(SAMPLES / "tflite_sequence_gru_op" / "model.tflite"))
+        interpreter.allocate_tensors()

@@ -7,8 +7,12 @@ them: a bias the source does not store is left out, not written as zeros.
 """
 from __future__ import annotations
 
+import importlib.util
 import keyword
+import os
 import re
+import sys
+import uuid
 
 import numpy as np
 
@@ -101,3 +105,17 @@ def equations_text(reset_after: bool, recurrent_activation: str, activation: str
         lines.append(f"c  = {act}({terms('x W_h', b('candidate', 'bias'), '(r * h) U_h', rb)})")
     lines.append("h' = z * h + (1 - z) * c")
     return lines
+
+
+def import_written(folder: str, file: str):
+    """Import a Python file the target wrote into ``folder``, under a private name not kept in
+    sys.modules (the proof runs what was written, as a user would import it)."""
+    name = f"_gruinspect_written_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, file))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up while it runs
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module

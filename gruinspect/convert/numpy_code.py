@@ -11,15 +11,13 @@ Proof: the written module is imported from the output folder and run on the proo
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-import uuid
 
 import numpy as np
 
 from .. import __version__
-from ._code import LOSSLESS, capabilities, cell_symbols, consumption_order, present_blocks, short_name
+from ._code import (LOSSLESS, capabilities, cell_symbols, consumption_order, import_written, present_blocks,
+                    short_name)
 from ._common import CellRun, Finding, Layer, MappedLayer
 
 NAME = "numpy"
@@ -190,25 +188,12 @@ def write(layers: list[MappedLayer], folder: str) -> list[dict]:
     return records
 
 
-def load_module(folder: str):
-    """Import the written ``gru_numpy.py`` of ``folder`` under a private name (not kept in sys.modules)."""
-    name = f"_gruinspect_numpy_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, MODULE))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 def implementation() -> tuple[str, str | None]:
     return f"the written {MODULE} (numpy {np.__version__})", None
 
 
 def run(folder: str, ml: MappedLayer, xs: np.ndarray, h0s: list[np.ndarray]) -> list[CellRun]:
-    module = load_module(folder)
+    module = import_written(folder, MODULE)
     name, _ = implementation()
     runs = []
     for (mc, seq, backward), h0 in zip(consumption_order(ml, xs), h0s):

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
-import uuid
 
 import numpy as np
 
 from .. import __version__
-from ..errors import MissingDependencyError
 from ..gru import run as run_gru
-from ._code import LOSSLESS, capabilities, consumption_order, present_blocks, short_name
+from ._code import LOSSLESS, capabilities, consumption_order, import_written, present_blocks, short_name
 from ._common import CellRun, Finding, Layer, MappedLayer
-from .pytorch import _groups
+from .pytorch import _groups, check_dependencies  # noqa: F401 - safetensors writes the file
 
 NAME = "pytorch-module"
 EXTRA = "pytorch"
@@ -150,12 +147,6 @@ def load(folder=None, batch_first=False):
 '''
 
 
-def check_dependencies() -> None:
-    if importlib.util.find_spec("safetensors") is None:
-        raise MissingDependencyError(
-            "Converting to a PyTorch module needs the safetensors package: pip install 'gruinspect[pytorch]'.")
-
-
 def layer_notes(layer: Layer) -> list[Finding]:
     if layer.reverse:
         return [Finding("go_backwards", "the module reads the sequence from last to first (the source's "
@@ -230,19 +221,6 @@ def _pretty(value, indent: str = "") -> str:
     return repr(value)
 
 
-def load_module(folder: str):
-    """Import the written ``gru_modules.py`` under a private name (not kept in sys.modules)."""
-    name = f"_gruinspect_modules_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, MODULE))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 def implementation() -> tuple[str, str | None]:
     if importlib.util.find_spec("torch") is not None:
         import torch
@@ -258,7 +236,7 @@ def run(folder: str, ml: MappedLayer, xs: np.ndarray, h0s: list[np.ndarray]) -> 
     if fallback is None:
         import torch
 
-        modules = load_module(folder).load(folder)
+        modules = import_written(folder, MODULE).load(folder)
     else:
         from safetensors.numpy import load_file
 

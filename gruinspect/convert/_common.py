@@ -34,8 +34,7 @@ SHORT = {"hard_sigmoid_keras2": "hard_sigmoid (Keras 2)", "hard_sigmoid_keras3":
 HARD_SIGMOID_SLOPE = {"hard_sigmoid_keras2": 0.2, "hard_sigmoid_keras3": 1.0 / 6.0}
 
 EXACT, NOTE, REFUSED = "exact", "exact-with-note", "not-representable"
-# Written on request with a known loss (a quantized C kernel): never exact, always measured and reported.
-APPROXIMATE = "approximate"
+APPROXIMATE = "approximate"  # a loss asked for (quantized C kernels): never exact, always measured and reported
 KIND_TEXT = {EXACT: "exact", NOTE: "exact with a note", REFUSED: "not representable", APPROXIMATE: "approximate"}
 
 
@@ -178,8 +177,7 @@ class Capabilities:
     equivalents: dict[str, tuple[str, float]] = field(default_factory=dict)
     written_dtype: dict[str, str] = field(default_factory=dict)  # source dtype -> written dtype
     dtype_notes: dict[str, Finding] = field(default_factory=dict)
-    # Writes the source's blocks as they are: an absent bias stays absent (no zeros, nothing summed).
-    keeps_source_biases: bool = False
+    keeps_source_biases: bool = False  # writes the source's blocks as they are: an absent bias stays absent
 
 
 @dataclass

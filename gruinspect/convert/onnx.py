@@ -1,4 +1,4 @@
-"""ONNX ``GRU`` (opset 14): gate order z, r, h (docs/conventions.md).
+"""ONNX ``GRU`` (opset 14): gate order z, r, h (FORMATS.md §6.7).
 
 Source: onnx/onnx ``onnx/defs/rnn/defs.cc`` (GRU)::
 

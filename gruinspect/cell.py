@@ -1,6 +1,6 @@
 """The canonical GRU cell: every fused tensor cut into named gate x role blocks.
 
-Blocks are in ``x @ W`` orientation (DESIGN.md "Canonical blocks"):
+Blocks are in ``x @ W`` orientation (docs/conventions.md, "Canonical blocks"):
 ``input_kernel`` [input_size, units], ``recurrent_kernel`` [units, units], ``bias`` and
 ``recurrent_bias`` [units]. Each block records where it lives in the stored tensor, so the split
 can be undone exactly (:func:`gruinspect.blocks.fuse`).
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 GATES = ("reset", "update", "candidate")
 ROLES = ("input_kernel", "recurrent_kernel", "bias", "recurrent_bias")
 
-# Names people use in code (DESIGN.md; PyTorch-style b_h* for the recurrent biases).
+# Names people use in code (docs/conventions.md; PyTorch-style b_h* for the recurrent biases).
 CODE_NAMES = {
     ("reset", "input_kernel"): "W_r", ("update", "input_kernel"): "W_z", ("candidate", "input_kernel"): "W_h",
     ("reset", "recurrent_kernel"): "U_r", ("update", "recurrent_kernel"): "U_z", ("candidate", "recurrent_kernel"): "U_h",
@@ -117,7 +117,7 @@ class GruCell:
         return None
 
     def summary(self) -> dict:
-        """The JSON shape of a cell in `list` and in the split manifest (DESIGN.md)."""
+        """The JSON shape of a cell in `list` and in the split manifest (docs/contracts.md)."""
         return {
             "name": self.name,
             "layout": self.layout,

@@ -223,7 +223,7 @@ def _object_checkpoint(folder: Path, *, keras3: bool) -> dict:
     key_of = {name: key for key, name in model_keys.items()}
     _check_values(reader, model, lambda w: key_of[weight_name(w)])
     if keras3:
-        # the GRU weights really are keyed under the optimizer here (FORMATS.md §2.1)
+        # the GRU weights really are keyed under the optimizer here (docs/tf2-objects.md)
         assert all(k.startswith("optimizer/_trainable_variables/") for k in model_keys), model_keys
         slot_like = lambda n: n.startswith("optimizer/_variables/")  # noqa: E731
     else:

@@ -181,7 +181,7 @@ def pb_fixed32(number: int, value: int) -> bytes:
 
 
 def decode_entry(value: bytes) -> dict:
-    """A BundleEntryProto as a plain dict (FORMATS.md §1.4)."""
+    """A BundleEntryProto as a plain dict (docs/tf-checkpoints.md, Tensor entries)."""
     f = _wire.parse(value)
     shape = _wire.get_message(f, 2)
     return {
@@ -244,7 +244,7 @@ def _block(rows: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
 
 
 def write_table(rows: list[tuple[bytes, bytes]], *, block_size: int = 262144, restart_interval: int = 16) -> bytes:
-    """A LevelDB table as TF's TableBuilder writes it (FORMATS.md §1.2), rows in the given order.
+    """A LevelDB table as TF's TableBuilder writes it (docs/tf-checkpoints.md, the table container), rows in the given order.
 
     ``block_size`` small gives many data blocks; the index keys are the last key of each block.
     """
@@ -747,7 +747,7 @@ def tf_saved_model_cases(sample: Sample) -> Iterator[Case]:
 
 @generator("tf-checkpoint-v1")
 def tf_checkpoint_v1_cases(sample: Sample) -> Iterator[Case]:
-    """Each V1 shard is one table holding the tensor bytes in its data blocks (FORMATS.md §3)."""
+    """Each V1 shard is one table holding the tensor bytes in its data blocks (docs/tf-checkpoints.md, V1 checkpoints)."""
     fmt = sample.format
 
     def case(suffix, description, build, **kw):

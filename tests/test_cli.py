@@ -1,4 +1,4 @@
-"""The command contracts of DESIGN.md, exercised in-process with exact exit codes."""
+"""The command contracts of docs/contracts.md, exercised in-process with exact exit codes."""
 from __future__ import annotations
 
 import hashlib

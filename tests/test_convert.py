@@ -242,7 +242,7 @@ def test_convert_sample(entry, target, tmp_path):
 
 def _keras_cell(name, kernel, recurrent_kernel, bias, *, reset_after, activation="tanh",
                 recurrent_activation="sigmoid"):
-    """A Keras GRU's canonical blocks, cut by hand from FORMATS.md §6.1 (z | r | h columns)."""
+    """A Keras GRU's canonical blocks, cut by hand from docs/conventions.md (z | r | h columns)."""
     input_size, units = kernel.shape[0], recurrent_kernel.shape[0]
     order = ("update", "reset", "candidate")
     tensors = {"kernel": f"{name}/kernel", "recurrent_kernel": f"{name}/recurrent_kernel"}

@@ -3,7 +3,7 @@
 For every Keras sample in sample_checkpoints/manifest.json:
 
 * `list` shows the manifest's cells under the user's layer names, with its tensors and formats;
-* the split blocks equal the framework's own ``layer.get_weights()`` sliced per FORMATS.md §6.1
+* the split blocks equal the framework's own ``layer.get_weights()`` sliced per docs/conventions.md (Keras GRU)
   (k = 0 update, 1 reset, 2 candidate; bias row 0 input, row 1 recurrent), loaded by Keras 3 or
   tf-keras themselves (the CuDNNGRU and Keras 1 files through tf-keras' own weight converters);
 * the explicit numpy GRU (`gruinspect.gru.run`) on those blocks reproduces the framework's own
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_checkpoints"
 KERAS_FORMATS = ("keras-h5", "keras-h5-weights", "keras3-archive", "keras3-folder", "keras3-weights-h5",
                  "keras3-weights-sharded")
-GATE_COLUMNS = {"update": 0, "reset": 1, "candidate": 2}  # FORMATS.md §6.1
+GATE_COLUMNS = {"update": 0, "reset": 1, "candidate": 2}  # docs/conventions.md (Keras GRU)
 
 
 def _manifest() -> list[dict]:
@@ -168,7 +168,7 @@ def test_list_json_through_cli(entry, cli):
 
 
 def _expected_blocks(weights: list[np.ndarray], layout: str, units: int) -> dict[tuple[str, str], np.ndarray]:
-    """FORMATS.md §6.1 slicing of Keras-layout weights [kernel, recurrent_kernel, (bias)]."""
+    """docs/conventions.md slicing of Keras-layout weights [kernel, recurrent_kernel, (bias)]."""
     def col(a, gate):
         k = GATE_COLUMNS[gate]
         return a[..., k * units:(k + 1) * units]
@@ -342,7 +342,7 @@ def test_zip_that_is_not_keras(cli, tmp_path):
 
 
 def test_keras3_npz_weights_are_refused_without_unpickling(cli, tmp_path):
-    # Keras 3.15's weights_format="npz" pickles its Variable objects (FORMATS.md surprise).
+    # Keras 3.15's weights_format="npz" pickles its Variable objects (docs/keras-files.md).
     buf = io.BytesIO()
     np.savez(buf, **{"layers/gru/cell": np.array({"0": 1}, dtype=object)})
     path = tmp_path / "model.keras"
@@ -502,7 +502,7 @@ def test_cells_found_by_names_and_shapes_without_layer_records():
     blocks = read_blocks(store, cells["model/gru"])
     np.testing.assert_array_equal(blocks[("reset", "input_kernel")], t["model/gru/gru_cell/kernel"][:, 4:8])
     np.testing.assert_array_equal(blocks[("candidate", "recurrent_bias")], t["model/gru/gru_cell/bias"][1, 8:12])
-    # CuDNNGRU: the tf_keras converter's formula (FORMATS.md §6.5), written out independently.
+    # CuDNNGRU: the tf_keras converter's formula (docs/conventions.md, Keras 2 CuDNNGRU), written out independently.
     cud = read_blocks(store, cells["model/cu_dnngru"])
     kernel, recurrent, bias = (t[f"model/cu_dnngru/{n}"] for n in ("kernel", "recurrent_kernel", "bias"))
     for gate, k in GATE_COLUMNS.items():

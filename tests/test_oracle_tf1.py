@@ -1,7 +1,7 @@
 """The TensorFlow oracle (gruinspect.oracle.tf1) and the sample checkpoints it is used with.
 
-The oracle is checked against a hand-written numpy step of the GRUCell equations (FORMATS.md
-section 6.2), and the test also shows that plausible mistakes (swapped gates, swapped x/h rows,
+The oracle is checked against a hand-written numpy step of the GRUCell equations (docs/conventions.md,
+TF1 GRUCell), and the test also shows that plausible mistakes (swapped gates, swapped x/h rows,
 reset applied after the matmul, ...) are detected at the tolerance used, so a wrong oracle
 cannot pass. The samples listed in sample_checkpoints/manifest.json are loaded with
 tf.train.load_checkpoint and compared with what the manifest claims.
@@ -42,7 +42,7 @@ def _sigmoid(x):
 
 
 def numpy_gru_cell(G, gb, C, cb, xs, h0, mutation=None):
-    """FORMATS.md 6.2, written out by hand, in float64.
+    """docs/conventions.md (TF1 GRUCell), written out by hand, in float64.
 
     [r | u] = sigmoid([x, h] G + gb); c = tanh([x, r*h] C + cb); h' = u*h + (1-u)*c.
     ``mutation`` deliberately gets one detail wrong (used to show the tests are sensitive).
@@ -76,7 +76,7 @@ def numpy_gru_cell(G, gb, C, cb, xs, h0, mutation=None):
 
 
 def numpy_cudnn_cell(G, gb, Ci, bi, Ch, bh, xs, h0):
-    """FORMATS.md 6.4 by hand, float64: c = tanh(x Ci + bi + r * (h Ch + bh))."""
+    """docs/conventions.md (CudnnCompatibleGRUCell) by hand, float64: c = tanh(x Ci + bi + r * (h Ch + bh))."""
     G, gb, Ci, bi, Ch, bh, xs, h = (np.asarray(a, np.float64) for a in (G, gb, Ci, bi, Ch, bh, xs, h0))
     H = h.shape[1]
     out = []
@@ -212,7 +212,7 @@ def test_cudnn_compatible_reference_matches_equations():
 
 
 def test_cudnn_compatible_reference_matches_keras_reset_after_gru():
-    """Independent check: the FORMATS.md 6.4 conversion to a Keras GRUCell(reset_after=True)
+    """Independent check: the docs/conventions.md CudnnCompatibleGRUCell conversion to a Keras GRUCell(reset_after=True)
     run by the framework gives the same states as the reference."""
     input_size, units = 4, 3
     (G, gb, Ci, bi, Ch, bh), xs, h0 = random_cudnn(41, input_size, units)

@@ -226,7 +226,7 @@ def test_list_finds_cell_under_layer_path(entry, cell):
 
 def _expected_blocks(layout, t, i, h):
     """The blocks of a cell cut from the framework's tensors by the framework's conventions."""
-    if layout == "tf-gru-cell":  # FORMATS.md 6.2: gates columns r | u, rows x then h
+    if layout == "tf-gru-cell":  # docs/conventions.md: gates columns r | u, rows x then h
         G, gb, C, cb = t["gates/kernel"], t["gates/bias"], t["candidate/kernel"], t["candidate/bias"]
         return {
             ("reset", "input_kernel"): G[:i, :h], ("update", "input_kernel"): G[:i, h:],
@@ -234,7 +234,7 @@ def _expected_blocks(layout, t, i, h):
             ("candidate", "input_kernel"): C[:i], ("candidate", "recurrent_kernel"): C[i:],
             ("reset", "bias"): gb[:h], ("update", "bias"): gb[h:], ("candidate", "bias"): cb,
         }
-    # keras-gru, FORMATS.md 6.1: columns z | r | h
+    # keras-gru, docs/conventions.md: columns z | r | h
     K, U = t["kernel"], t["recurrent_kernel"]
     gates = {"update": 0, "reset": 1, "candidate": 2}
     out = {}

@@ -67,7 +67,7 @@ def test_path_forms(form):
 
 def test_crc32c_and_mask_match_the_reference_values():
     assert crc32c(b"123456789") == 0xE3069283
-    # FORMATS.md §1.4: int32 scalar 42 has masked crc 0xe0da979a
+    # docs/tf-checkpoints.md: int32 scalar 42 has masked crc 0xe0da979a
     assert masked_crc32c(np.int32(42).tobytes()) == 0xE0DA979A
 
 

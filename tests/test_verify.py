@@ -474,7 +474,7 @@ def test_keras_cells_verify_against_their_own_generation(generation, oracle, res
 
 @pytest.mark.parametrize("generation, wrong", [("keras3", "hard_sigmoid_keras2"), ("keras2", "hard_sigmoid_keras3")])
 def test_the_other_generations_hard_sigmoid_is_caught(generation, wrong):
-    """Keras 2's hard_sigmoid is clip(0.2x + 0.5), Keras 3's clip(x/6 + 0.5) (FORMATS.md §6.1): a
+    """Keras 2's hard_sigmoid is clip(0.2x + 0.5), Keras 3's clip(x/6 + 0.5) (docs/keras-files.md): a
     layout that mapped "hard_sigmoid" to the wrong one passes every numpy check, and the framework
     cell of the file's own generation catches it."""
     pytest.importorskip("tensorflow")

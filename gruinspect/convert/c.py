@@ -1,6 +1,6 @@
 """C99 source for every GRU cell: const weight arrays, one reference step per cell, a golden test.
 
-Written (DESIGN.md "Command contracts")::
+Written (docs/contracts.md)::
 
     gru_weights.h / .c   const arrays per cell and block: kernels [units][inputs] (row j feeds unit j),
                          biases [units]; quantized kernels as int8/int16 plus a float scale array

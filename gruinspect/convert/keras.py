@@ -1,4 +1,4 @@
-"""Keras 3 ``keras.layers.GRU``: gate order z, r, h (FORMATS.md §6.1).
+"""Keras 3 ``keras.layers.GRU``: gate order z, r, h (docs/conventions.md).
 
 Source: keras-team/keras ``keras/src/layers/rnn/gru.py`` (``GRUCell.call``)::
 

@@ -1,4 +1,4 @@
-"""ONNX ``GRU`` (opset 14): gate order z, r, h (FORMATS.md §6.7).
+"""ONNX ``GRU`` (opset 14): gate order z, r, h (docs/conventions.md).
 
 Source: onnx/onnx ``onnx/defs/rnn/defs.cc`` (GRU)::
 

@@ -1,4 +1,4 @@
-"""PyTorch ``nn.GRU``: gate order r, z, n; reset applied after the recurrent matmul (FORMATS.md §6.6).
+"""PyTorch ``nn.GRU``: gate order r, z, n; reset applied after the recurrent matmul (docs/conventions.md).
 
 Source: the ``torch.nn.GRU`` documentation::
 

@@ -2,8 +2,8 @@
 
 The cells of two files are paired (:mod:`.pairing`), compared block by block and by output on one
 seeded sequence (:mod:`.compare`), and, when they differ, the porting mistakes that turn A into
-B are searched (:mod:`.search`) and put into words (:mod:`.findings`). Verdicts (DESIGN.md
-"Command contracts"): ``identical`` (every block bit-equal, same configuration), ``equivalent``
+B are searched (:mod:`.search`) and put into words (:mod:`.findings`). Verdicts (docs/contracts.md,
+diff): ``identical`` (every block bit-equal, same configuration), ``equivalent``
 (the same function), ``explained`` (B is A after the mistakes the findings name), ``different``.
 
 >>> report = diff("model.h5", "port/model.safetensors")          # doctest: +SKIP

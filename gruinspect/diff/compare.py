@@ -1,6 +1,6 @@
 """Block-by-block and output comparison of two GRU cells, in float64.
 
-Blocks are compared in canonical form (``x @ W`` orientation, DESIGN.md "Canonical blocks"); a
+Blocks are compared in canonical form (``x @ W`` orientation, docs/conventions.md); a
 bias role one cell lacks counts as zeros there. Outputs come from the reference equations
 (:func:`gruinspect.maths.run`) run with each cell's own configuration on one seeded sequence.
 """

@@ -1,6 +1,6 @@
 """Findings: what an explanation means, as a code and a sentence a user can act on.
 
-Codes are the contract's (DESIGN.md "Command contracts", diff): ``gates_swapped``,
+Codes are the contract's (docs/contracts.md, diff): ``gates_swapped``,
 ``transposed``, ``biases_merged``, ``bias_missing``, ``reset_placement``, ``activation``,
 ``dtype``, ``values``. ``changes_function`` says whether the difference changes what the cell
 computes (summing the reset/update bias pairs does not; a swapped gate does).

@@ -1,4 +1,4 @@
-"""Naming the variables of TF2 object-based checkpoints by their own names (FORMATS.md §2.1).
+"""Naming the variables of TF2 object-based checkpoints by their own names (docs/tf2-objects.md).
 
 A TF2 checkpoint keys a variable by the first path from the root object,
 `layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE` (tf_keras) or even

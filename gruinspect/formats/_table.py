@@ -1,6 +1,6 @@
 """LevelDB-format sorted table, as TensorFlow writes it for `.index` files and V1 checkpoints.
 
-Layout (FORMATS.md §1.2; TF `core/lib/io/format.cc`, `block_builder.cc`): a 48-byte footer with the
+Layout (docs/tf-checkpoints.md; TF `core/lib/io/format.cc`, `block_builder.cc`): a 48-byte footer with the
 metaindex and index block handles and the magic; blocks of prefix-compressed entries followed by
 restart offsets; a 5-byte trailer per block (compression type, masked crc32c of contents + type).
 """

@@ -5,7 +5,7 @@ node ``value`` attributes) and the SavedModel reader (which walks `saved_model.p
 copying its graph). :func:`fields` walks a message held in a ``memoryview`` and hands out
 sub-messages as memoryview slices, so nothing is copied until a tensor is actually decoded.
 
-TensorProto (TF `core/framework/tensor.proto`, FORMATS.md §3): dtype = 1, tensor_shape = 2,
+TensorProto (TF `core/framework/tensor.proto`, docs/tf-checkpoints.md): dtype = 1, tensor_shape = 2,
 version_number = 3, tensor_content = 4 (raw little-endian bytes), then one typed repeated field
 per dtype family: float_val 5, double_val 6, int_val 7, string_val 8, scomplex_val 9,
 int64_val 10, bool_val 11, dcomplex_val 12, half_val 13 (half and bfloat16 bit patterns),

@@ -1,7 +1,7 @@
 """Turning what a user types into a TensorFlow checkpoint prefix.
 
 PATH may be a prefix (`dir/model.ckpt`), its `.index` or `.data-*` file, or a folder holding a
-`checkpoint` state file (FORMATS.md §1.9; the latest checkpoint is used) or exactly one bundle.
+`checkpoint` state file (docs/tf-checkpoints.md; the latest checkpoint is used) or exactly one bundle.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def latest_from_state(folder: str) -> str | None:
 
 
 def _exists_as_checkpoint(prefix: str) -> bool:
-    # V2 `.index`, a V1 single file, or V1 shards `P-00000-of-00002` (FORMATS.md §3)
+    # V2 `.index`, a V1 single file, or V1 shards `P-00000-of-00002` (docs/tf-checkpoints.md)
     return os.path.isfile(prefix + ".index") or os.path.isfile(prefix) or bool(v1_shards(prefix))
 
 

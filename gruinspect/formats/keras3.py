@@ -1,6 +1,6 @@
 """Keras 3 weights: `.keras` archives, unzipped archive folders, `.weights.h5`, sharded `.weights.json`.
 
-FORMATS.md §5; keras `src/saving/saving_lib.py` (`_save_state`, `_save_container_state`,
+docs/keras-files.md; keras `src/saving/saving_lib.py` (`_save_state`, `_save_container_state`,
 `H5IOStore`, `ShardedH5IOStore`, `NpzIOStore`):
 
     archive.zip: metadata.json {"keras_version", "date_saved"}, config.json {"class_name", "config", ...},

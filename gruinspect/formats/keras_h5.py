@@ -1,6 +1,6 @@
 """Keras 1 / Keras 2 / tf.keras HDF5 weight files (`model.save("m.h5")`, `save_weights("w.h5")`).
 
-FORMATS.md §4; tf_keras `src/saving/legacy/hdf5_format.py` (`save_weights_to_hdf5_group`,
+docs/keras-files.md; tf_keras `src/saving/legacy/hdf5_format.py` (`save_weights_to_hdf5_group`,
 `load_weights_from_hdf5_group`, `load_attributes_from_hdf5_group`):
 
     /                      attrs keras_version, backend, model_config (JSON), training_config

@@ -1,6 +1,6 @@
 """TensorFlow SavedModel folders: `saved_model.pb` + `variables/variables.{index,data-*}`.
 
-FORMATS.md §2.2. The weights are a V2 bundle (read as an object checkpoint when it has an object
+docs/tf2-objects.md. The weights are a V2 bundle (read as an object checkpoint when it has an object
 graph, ``_object_graph.ObjectCheckpointStore``, else by its keys); this
 reader adds names and layers from the two protobufs next to it, walked without copying:
 

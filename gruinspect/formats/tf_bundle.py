@@ -1,8 +1,8 @@
 """TensorFlow checkpoint V2 "tensor bundle": a `.index` table plus `.data-SSSSS-of-NNNNN` shards.
 
-FORMATS.md §1; TF `core/util/tensor_bundle/tensor_bundle.cc`. The index is read whole (it is
+docs/tf-checkpoints.md; TF `core/util/tensor_bundle/tensor_bundle.cc`. The index is read whole (it is
 metadata); tensor bytes are read only on demand, by offset, and checked against their masked
-crc32c. Partitioned variables (§1.7) are assembled from their slice entries.
+crc32c. Partitioned variables are assembled from their slice entries.
 """
 from __future__ import annotations
 
@@ -259,7 +259,7 @@ class BundleStore(TensorStore):
                 )
 
     def _pieces(self, name: str, entry: _Entry) -> list[tuple[tuple[tuple[int, int], ...], _Entry]]:
-        """The slice entries of a partitioned tensor with the region of it each one fills (§1.7).
+        """The slice entries of a partitioned tensor with the region of it each one fills.
 
         Checks that every slice lies inside the tensor, exists with the right shape and dtype,
         is listed once, and that together they have the tensor's volume.
@@ -420,7 +420,7 @@ class BundleStore(TensorStore):
             )
 
     def _read_strings(self, name: str, entry: _Entry) -> np.ndarray:
-        """DT_STRING: varint lengths, a masked crc of the lengths, then the bytes (§1.6).
+        """DT_STRING: varint lengths, a masked crc of the lengths, then the bytes (docs/tf-checkpoints.md).
 
         The entry's crc covers each length as a little-endian uint32 (uint64 when >= 2**32),
         then the 4 stored check bytes, then the string bytes: not the bytes as laid out.
@@ -465,7 +465,7 @@ class BundleStore(TensorStore):
         return out.reshape(entry.shape)
 
     def _assemble(self, name: str, entry: _Entry) -> np.ndarray:
-        """Build a partitioned variable from its slice entries (FORMATS.md §1.7)."""
+        """Build a partitioned variable from its slice entries (docs/tf-checkpoints.md)."""
         import numpy as np
 
         if entry.dtype in UNREADABLE or entry.dtype.startswith("dt_"):

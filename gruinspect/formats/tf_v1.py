@@ -1,11 +1,11 @@
 """Legacy TensorFlow checkpoint V1: one SSTable file per shard, `P` or `P-00000-of-00002`.
 
-FORMATS.md §3; TF `core/util/tensor_slice_writer.cc`, `tensor_slice_reader.cc`,
+docs/tf-checkpoints.md; TF `core/util/tensor_slice_writer.cc`, `tensor_slice_reader.cc`,
 `saved_tensor_slice.proto`. The file is the same LevelDB-style table as a V2 `.index`:
 
 - key "" (always first) holds SavedTensorSlices{meta = 1: SavedTensorSliceMeta{tensor = 1:
   SavedSliceMeta{name = 1, shape = 2, type = 3 (DataType), slice = 4 (TensorSliceProto)}}};
-- every other key is the OrderedCode slice key (tensor name + extents, §1.7) of one slice, whose
+- every other key is the OrderedCode slice key (tensor name + extents, see ``_tf_slices``) of one slice, whose
   value is SavedTensorSlices{data = 2: SavedSlice{name = 1, slice = 2, data = 3: TensorProto}}
   with the values in the TensorProto's typed repeated fields (no dtype, no shape).
 

@@ -209,7 +209,7 @@ def activation_name(value) -> str | None:
 
 
 def canonical_activation(value, generation: str) -> str | None:
-    """A canonical gruinspect activation name; hard_sigmoid depends on the Keras generation (§6.1)."""
+    """A canonical gruinspect activation name; hard_sigmoid depends on the Keras generation (docs/keras-files.md, Activations)."""
     name = activation_name(value)
     if name is None:
         return None
@@ -228,7 +228,7 @@ def _version_tuple(version: str | None) -> tuple[int, ...]:
 
 
 def default_reset_after(generation: str, version: str | None) -> bool:
-    """GRU's reset_after default for a Keras generation (FORMATS.md §6.1 defaults)."""
+    """GRU's reset_after default for a Keras generation (docs/keras-files.md, Activations)."""
     if generation == "keras3":
         return True
     if generation == "keras1":

@@ -1,4 +1,4 @@
-"""contrib ``CudnnCompatibleGRUCell``: GRUCell gates, cuDNN-style candidate (FORMATS.md §6.4).
+"""contrib ``CudnnCompatibleGRUCell``: GRUCell gates, cuDNN-style candidate (docs/conventions.md).
 
 Source: tensorflow `contrib/cudnn_rnn/python/ops/cudnn_rnn_ops.py`:
 

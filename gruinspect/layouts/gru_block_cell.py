@@ -1,4 +1,4 @@
-"""contrib ``GRUBlockCell`` (V1 names ``w_ru``, ``b_ru``, ``w_c``, ``b_c``; FORMATS.md §6.3).
+"""contrib ``GRUBlockCell`` (V1 names ``w_ru``, ``b_ru``, ``w_c``, ``b_c``; docs/conventions.md).
 
 Source: tensorflow `contrib/rnn/python/ops/gru_ops.py`. The maths is GRUCell's (r columns, then
 u; reset before the candidate matmul). GRUBlockCellV2 uses GRUCell's names and is found by

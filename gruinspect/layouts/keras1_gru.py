@@ -1,6 +1,6 @@
 """Keras 1 ``GRU`` saved as nine per-gate arrays (``consume_less='cpu'`` or ``'mem'``).
 
-FORMATS.md §4. Source: keras 1.2 `keras/layers/recurrent.py` ``GRU.build`` creates, in this
+docs/conventions.md (Keras 1 GRU). Source: keras 1.2 `keras/layers/recurrent.py` ``GRU.build`` creates, in this
 order, ``W_z, U_z, b_z, W_r, U_r, b_r, W_h, U_h, b_h`` named ``<layer>_W_z`` etc. (``:0`` with the
 TensorFlow backend); ``GRU.step``:
 

@@ -1,6 +1,6 @@
 """Keras 2 ``CuDNNGRU`` (tf.keras ``tf.compat.v1.keras.layers.CuDNNGRU``, Keras 2.0.9-2.3.1).
 
-FORMATS.md §6.5. Sources: tf_keras `src/layers/rnn/cudnn_gru.py` (``_process_batch`` feeds each
+docs/conventions.md (Keras 2 CuDNNGRU). Sources: tf_keras `src/layers/rnn/cudnn_gru.py` (``_process_batch`` feeds each
 gate block to cuDNN flattened in C order, untransposed) and `src/saving/legacy/hdf5_format.py`
 (``_convert_rnn_weights``, the CuDNNGRU -> GRU(reset_after=True) converter):
 

@@ -1,6 +1,6 @@
 """Keras ``GRU`` (Keras 2, tf.keras, tf-keras, Keras 3; Keras 1 with ``consume_less='gpu'``).
 
-FORMATS.md §6.1. Sources: keras `src/layers/rnn/gru.py` (``GRUCell.build`` / ``GRUCell.call``),
+docs/conventions.md (Keras GRU). Sources: keras `src/layers/rnn/gru.py` (``GRUCell.build`` / ``GRUCell.call``),
 tf_keras `src/layers/rnn/gru.py`:
 
     kernel            [I, 3H]    columns k*H:(k+1)*H for k = 0 update (z), 1 reset (r), 2 candidate (h)

@@ -1,4 +1,4 @@
-"""TF1 ``tf.nn.rnn_cell.GRUCell`` in every naming era (FORMATS.md §6.2).
+"""TF1 ``tf.nn.rnn_cell.GRUCell`` in every naming era (docs/conventions.md).
 
 Source: tensorflow `python/ops/rnn_cell_impl.py` (now tf_keras `layers/rnn/legacy_cells.py`),
 ``GRUCell.build`` / ``GRUCell.call``:

@@ -6,12 +6,12 @@
   ``tf_keras/src/saving/legacy/hdf5_format.py``), exactly as ``load_weights`` would treat them:
   Keras 1's nine ``W_z, U_z, b_z, ...`` arrays are concatenated, and a ``CuDNNGRU``'s [6H] bias
   and cuDNN-ordered kernels become ``GRU(reset_after=True)`` weights (``_convert_rnn_weights``,
-  the rule of FORMATS.md section 6.5).
+  the rule of docs/conventions.md, Keras 2 CuDNNGRU).
 * :func:`run_keras3_gru_cell` runs Keras 3's ``keras.layers.GRUCell``.
 
 Activation names are the framework's own (``"hard_sigmoid"``, ``"sigmoid"``, ...): the generation
 of Keras that runs decides what they mean. ``hard_sigmoid`` is clip(0.2x + 0.5) in tf-keras and
-clip(x/6 + 0.5) in Keras 3 (FORMATS.md section 6.1), which is the point of running both.
+clip(x/6 + 0.5) in Keras 3 (docs/keras-files.md, Activations), which is the point of running both.
 
 Both Keras generations can live in one process: ``TF_USE_LEGACY_KERAS`` only decides what
 ``tf.keras`` points to, while ``tf_keras`` and ``keras`` are imported by their own names here.

@@ -1,6 +1,6 @@
 """`verify`: prove the split with numbers, cell by cell, and say which block is wrong when it is.
 
-For every GRU cell (DESIGN.md "Canonical blocks") these checks run:
+For every GRU cell (docs/conventions.md, "Canonical blocks") these checks run:
 
 ``roundtrip``
     Re-fusing the split blocks (:func:`gruinspect.blocks.fuse`) rebuilds every stored tensor bit

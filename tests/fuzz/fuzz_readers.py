@@ -189,7 +189,7 @@ def target_object_graph(data: bytes) -> None:
     prefix = str(dst / index.name[: -len(".index")])
     shard = Path(prefix + ".data-00000-of-00001")
     original = (SAMPLES / sample / shard.name).read_bytes()
-    # DT_STRING scalar (FORMATS.md §1.6): varint length, masked crc of the length, the bytes
+    # DT_STRING scalar (docs/tf-checkpoints.md): varint length, masked crc of the length, the bytes
     length = badinput.varint(len(data))
     crc = crc32c(struct.pack("<I", len(data)) if len(data) < 1 << 32 else struct.pack("<Q", len(data)))
     check = struct.pack("<I", mask(crc))

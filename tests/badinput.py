@@ -558,7 +558,7 @@ def bundle_cases(sample: Sample, *, prefix: Path | None = None, fmt: str | None 
                        why="a cut entry proto may still parse, its missing fields at their defaults; a reader "
                            "then either finds the entry inconsistent (exit 2) or never needs its data (exit 0)")
 
-    # -- partitioned variables (§1.7)
+    # -- partitioned variables (docs/tf-checkpoints.md)
     sliced = [k for k in sorted(facts.entries) if facts.entries[k]["slices"]]
     for key in sliced[:2]:
         e = facts.entries[key]

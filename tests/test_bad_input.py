@@ -1,7 +1,7 @@
 """Every bad input of the corpus (tests/badinput.py) through `list`, `stats` and `split --out`.
 
 For each case and command: exit code 2, exactly one stderr line "gruinspect: error: ..." in the
-vocabulary of STYLE.md naming the file, no traceback, ended by the hang alarm if it stalls, nothing written where
+vocabulary of docs/contracts.md naming the file, no traceback, ended by the hang alarm if it stalls, nothing written where
 the output folder would go, the input left as it was, and -- for files claiming huge sizes -- no
 more memory than the input's own size. Valid but hostile files (names with `..`, `/`, non-UTF-8
 bytes) must succeed with every output file inside the output folder. A per-format count of the

@@ -8,6 +8,8 @@
   ``Loop`` whose body does the Gemm / Sigmoid / Tanh work. tf2onnx pins old protobuf, so it is
   installed apart (``pip install --no-deps --target DIR tf2onnx==1.16.1``) and found through
   ``TF2ONNX_PATH`` (default ``/work/tf2onnx-lib``).
+- ``onnx_tf2onnx_loop_reset_before``: the same with ``GRU(4, reset_after=False)``: the body
+  multiplies r into h before the candidate's matmul over a Slice of the recurrent kernel.
 - ``onnx_helper_lbr0_external``: ``onnx.helper``: a bidirectional GRU with linear_before_reset=0,
   HardSigmoid gates (alpha 0.2 forward, 1/6 backward), W and R in an external data file, R
   reached through two ``Identity`` nodes, B in a ``Constant`` node with typed ``float_data``.
@@ -25,14 +27,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = ("onnx_torch_bigru", "onnx_keras_converted", "onnx_tf2onnx_loop", "onnx_helper_lbr0_external",
-           "onnx_helper_scan_clip")
+SAMPLES = ("onnx_torch_bigru", "onnx_keras_converted", "onnx_tf2onnx_loop", "onnx_tf2onnx_loop_reset_before",
+           "onnx_helper_lbr0_external", "onnx_helper_scan_clip")
 
 
 def _env(name: str) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_USE_LEGACY_KERAS", None)  # the tf2onnx sample exports a Keras 3 model
-    if name == "onnx_tf2onnx_loop":
+    if name.startswith("onnx_tf2onnx_loop"):
         env["PYTHONPATH"] = os.environ.get("TF2ONNX_PATH", "/work/tf2onnx-lib")
     return env
 
@@ -130,14 +132,14 @@ def _keras_converted(folder: Path) -> dict:
                   _gru_cells(str(folder / "model.onnx")))
 
 
-def _tf2onnx_loop(folder: Path) -> dict:
+def _tf2onnx_loop(folder: Path, reset_after: bool = True) -> dict:
     import keras
     import tensorflow as tf
     import tf2onnx
 
     keras.utils.set_random_seed(7)
     inp = keras.Input((5, 3), batch_size=2)
-    out = keras.layers.GRU(4, return_sequences=True, name="gru")(inp)
+    out = keras.layers.GRU(4, return_sequences=True, name="gru", reset_after=reset_after)(inp)
     model = keras.Model(inp, out)
     spec = (tf.TensorSpec((2, 5, 3), tf.float32, name="x"),)
 
@@ -155,10 +157,11 @@ def _tf2onnx_loop(folder: Path) -> dict:
 
     loop = next(n for n in onnx.load(str(path)).graph.node if n.op_type == "Loop")
     kernel, recurrent, bias = (w.numpy() for w in model.get_layer("gru").weights)
-    cells = [{"name": loop.name, "layout": "onnx-loop-gru", "input_size": 3, "units": 4, "reset_after": True,
+    cells = [{"name": loop.name, "layout": "onnx-loop-gru", "input_size": 3, "units": 4, "reset_after": reset_after,
               "dtype": "float32"}]
     return _entry(folder.name, folder, "model.onnx",
-                  f"tf2onnx {tf2onnx.__version__} from_function of a Keras {keras.__version__} GRU(4) on [2, 5, 3] "
+                  f"tf2onnx {tf2onnx.__version__} from_function of a Keras {keras.__version__} "
+                  f"GRU(4, reset_after={reset_after}) on [2, 5, 3] "
                   f"(TensorFlow {tf.__version__}): a Loop, no GRU node", cells, tf2onnx=tf2onnx.__version__,
                   keras_weights={"kernel": kernel.tolist(), "recurrent_kernel": recurrent.tolist(),
                                  "bias": bias.tolist()})
@@ -237,7 +240,9 @@ def _helper_scan_clip(folder: Path) -> dict:
 
 
 _WRITERS = {"onnx_torch_bigru": _torch_bigru, "onnx_keras_converted": _keras_converted,
-            "onnx_tf2onnx_loop": _tf2onnx_loop, "onnx_helper_lbr0_external": _helper_lbr0_external,
+            "onnx_tf2onnx_loop": _tf2onnx_loop,
+            "onnx_tf2onnx_loop_reset_before": lambda folder: _tf2onnx_loop(folder, reset_after=False),
+            "onnx_helper_lbr0_external": _helper_lbr0_external,
             "onnx_helper_scan_clip": _helper_scan_clip}
 
 

@@ -115,21 +115,26 @@ def test_torch_bidirectional_blocks_are_pytorch_parameters():
                     np.testing.assert_array_equal(blocks[(gate, "recurrent_bias")], b_hh[rows])
 
 
-def test_loop_blocks_are_the_keras_weights():
-    entry = next(e for e in manifest_entries() if e["name"] == "onnx_tf2onnx_loop")
+@pytest.mark.parametrize("sample, reset_after", [("onnx_tf2onnx_loop", True), ("onnx_tf2onnx_loop_reset_before", False)])
+def test_loop_blocks_are_the_keras_weights(sample, reset_after):
+    entry = next(e for e in manifest_entries() if e["name"] == sample)
     K, U, b = (np.array(entry["keras_weights"][k], np.float32) for k in ("kernel", "recurrent_kernel", "bias"))
     H = 4
     with open_cells(sample_path(entry)) as (store, inventory):
         (cell,) = inventory.cells
         assert (cell.layout, cell.reset_after, cell.activation, cell.recurrent_activation) == (
-            "onnx-loop-gru", True, "tanh", "sigmoid")
+            "onnx-loop-gru", reset_after, "tanh", "sigmoid")
         blocks = read_blocks(store, cell)
     for k, gate in enumerate(("update", "reset", "candidate")):  # Keras columns z | r | h
         cols = slice(k * H, (k + 1) * H)
         np.testing.assert_array_equal(blocks[(gate, "input_kernel")], K[:, cols])
         np.testing.assert_array_equal(blocks[(gate, "recurrent_kernel")], U[:, cols])
-        np.testing.assert_array_equal(blocks[(gate, "bias")], b[0, cols])
-        np.testing.assert_array_equal(blocks[(gate, "recurrent_bias")], b[1, cols])
+        if reset_after:
+            np.testing.assert_array_equal(blocks[(gate, "bias")], b[0, cols])
+            np.testing.assert_array_equal(blocks[(gate, "recurrent_bias")], b[1, cols])
+        else:
+            np.testing.assert_array_equal(blocks[(gate, "bias")], b[cols])
+            assert (gate, "recurrent_bias") not in blocks
 
 
 def manifest_entries():

@@ -2,22 +2,27 @@
 
 tf2onnx writes a Keras GRU whose while loop it does not rewrite (every Keras 3 GRU with tf2onnx
 1.16) as a ``Loop`` carrying the Keras ``kernel`` [I, 3H], ``recurrent_kernel`` [H, 3H] and
-``bias`` [2, 3H] unchanged. Its body (tf2onnx ``onnx_opset/controlflow.py`` of Keras
-``GRUCell.call``)::
+``bias`` unchanged; its body follows Keras ``GRUCell.call`` (keras ``src/layers/rnn/gru.py``)::
 
-    xp = Gemm(x_t, kernel, Squeeze(Split(bias)[0]));  x_z, x_r, x_h = Split(xp, 3)
-    hp = Gemm(h, recurrent_kernel, Squeeze(Split(bias)[1]))   (then Slice per gate)
-    z = f(x_z + hp_z);  r = f(x_r + hp_r);  h~ = g(x_h + r * hp_h);  h' = z * h + (1 - z) * h~
+    xp = Gemm(x_t, kernel, input bias);  x_z, x_r, x_h = Split(xp, 3)
+    reset_after=True (bias [2, 3H]):
+        hp = Gemm(h, recurrent_kernel, recurrent bias), then Slice per gate
+        z = f(x_z + hp_z);  r = f(x_r + hp_r);  h~ = g(x_h + r * hp_h)
+    reset_after=False (bias [3H]):
+        hp = MatMul(h, Slice(recurrent_kernel)[:, :2H]), then Slice per gate
+        z = f(x_z + hp_z);  r = f(x_r + hp_r);  h~ = g(Gemm(r * h, Slice(recurrent_kernel)[:, 2H:], x_h))
+    h' = z * h + (1 - z) * h~
 
-A cell is recovered only when the body has this structure: two Gemm/MatMul over stored
-[I, 3H] / [H, 3H] weights, the second on a loop-carried state, the input projection split in three,
-two gates each one activation of (x part + recurrent part), a candidate activation of
-(x part + gate * recurrent part), i.e. the reset applied after the recurrent matmul, and the
-state update z * h + (1 - z) * h~. Which column block is which gate, and the activations, are read
-from the ops (the x part feeding the blend is the update gate; the gate multiplying the recurrent
-part is the reset gate); the recurrent part paired with each x part is taken to be the same
-columns, which ``verify`` proves by running the file's own Loop in onnxruntime. A Loop or Scan
-that does GRU-like work but does not fit is explained in one line.
+A cell is recovered only when the body has one of these structures: matmuls over stored
+[I, 3H] / [H, 3H] weights, the recurrent one on a loop-carried state, the input projection split
+in three, two gates each one activation of (x part + recurrent part), and a candidate that is
+either act(x part + r * recurrent part) (reset after) or act(x part + (r * h) U) (reset before),
+with the state update z * h + (1 - z) * h~. Which column block is which gate, the reset placement
+and the activations are read from the ops (the gate in the blend with h is the update gate; the
+gate multiplying the recurrent part, or h, is the reset gate). The recurrent columns paired with
+each x part are taken to be the same block, which the Slice bounds (tensor data, not read by
+``list``) do not show; ``verify`` proves it by running the file's own Loop in onnxruntime. A Loop
+or Scan that does GRU-like work but does not fit is explained in one line.
 """
 from __future__ import annotations
 
@@ -83,20 +88,36 @@ def _recover(store, graph, node, body) -> GruCell:
             value = producers[value].inputs[0]
         return value
 
-    projections = {}
+    def weight_of(value):
+        """The stored 2-D weight a matmul operand is, whole or through a Slice of its columns."""
+        found = stored(value)
+        p = producers.get(value)
+        if found is None and p is not None and p.op_type == "Slice":
+            found = stored(p.inputs[0])
+        return found if found is not None and len(infos[found].shape) == 2 else None
+
+    projections, candidate_matmuls = {}, []
     for n in body.nodes:
         if n.op_type not in ("Gemm", "MatMul") or len(n.inputs) < 2:
             continue
-        weight = stored(n.inputs[1])
-        if weight is None or len(infos[weight].shape) != 2:
+        weight = weight_of(n.inputs[1])
+        if weight is None:
             continue
         if n.op_type == "Gemm" and (n.attributes.get("transA", 0) or n.attributes.get("transB", 0)):
             raise _NoFit("its Gemm transposes an operand")
         a = through(n.inputs[0])
-        projections["h" if a in state_inputs else "x"] = (n, weight, a)
+        if a in state_inputs:
+            projections["h"] = (n, weight, a)
+        elif producers.get(a) is not None and producers[a].op_type == "Mul" and any(
+                through(i) in state_inputs for i in producers[a].inputs):
+            candidate_matmuls.append(n)  # (r * h) @ U_h: the reset applied before the matmul
+        else:
+            projections["x"] = (n, weight, a)
     if set(projections) != {"x", "h"}:
         raise _NoFit("its body has no input and recurrent matmul over stored weights")
     (xn, kernel, x_t), (hn, recurrent, state) = projections["x"], projections["h"]
+    if any(weight_of(n.inputs[1]) != recurrent for n in candidate_matmuls) or len(candidate_matmuls) > 1:
+        raise _NoFit("its candidate's recurrent matmul is not over the recurrent kernel")
     I, threeH = infos[kernel].shape
     H = infos[recurrent].shape[0]
     if infos[recurrent].shape[1] != 3 * H or threeH != 3 * H:
@@ -114,25 +135,34 @@ def _recover(store, graph, node, body) -> GruCell:
     if not split:
         raise _NoFit("its input projection is not split into three gates")
     parts = split[0].outputs
-    roles, acts, reset_gate = {}, {}, None
+    roles, acts, reset_gate, reset_after = {}, {}, None, True
     for k, part in enumerate(parts):
-        adds = [n for n in consumers.get(part, []) if n.op_type == "Add"]
-        if len(adds) != 1:
-            raise _NoFit("a gate's input part is not added to a recurrent part")
-        other = next(i for i in adds[0].inputs if i != part)
-        act = [n for n in consumers.get(adds[0].outputs[0], []) if n.op_type in _ACTIVATION_OPS]
+        uses = consumers.get(part, [])
+        before = [n for n in uses if n in candidate_matmuls and n.op_type == "Gemm" and n.inputs[2:3] == [part]]
+        if before:  # act(Gemm(r * h, U_h, x_h)): reset-before candidate with the x part as the Gemm's C
+            pre, other = before[0], None
+        else:
+            adds = [n for n in uses if n.op_type == "Add"]
+            if len(adds) != 1:
+                raise _NoFit("a gate's input part is not added to a recurrent part")
+            pre, other = adds[0], next(i for i in adds[0].inputs if i != part)
+        act = [n for n in consumers.get(pre.outputs[0], []) if n.op_type in _ACTIVATION_OPS]
         if len(act) != 1:
             raise _NoFit("a gate's pre-activation feeds no single activation")
         acts[k] = act[0]
-        mul = producers.get(through(other))
-        if from_h(other):
+        mul = producers.get(through(other)) if other is not None else None
+        from_candidate = other is not None and producers.get(through(other)) in candidate_matmuls
+        if before or from_candidate:
+            roles[k], reset_after = "candidate", False
+            rh = producers[through((before[0] if before else producers[through(other)]).inputs[0])]
+            reset_gate = next((through(i) for i in rh.inputs if through(i) not in state_inputs), None)
+        elif from_h(other):
             roles[k] = "gate"
         elif mul is not None and mul.op_type == "Mul" and any(from_h(i) for i in mul.inputs):
             roles[k] = "candidate"
             reset_gate = next((through(i) for i in mul.inputs if not from_h(i)), None)
         else:
-            raise _NoFit("its candidate is not act(x part + r * recurrent part): the reset is not applied "
-                         "after the recurrent matmul")
+            raise _NoFit("its candidate is neither act(x part + r * recurrent part) nor act(x part + (r * h) U_h)")
     gates = {}
     for k, role in roles.items():
         if role == "candidate":
@@ -175,16 +205,18 @@ def _recover(store, graph, node, body) -> GruCell:
               "scan_output": None if scan_index is None else carried + scan_index,
               "activations": [acts[k].op_type for k in range(3)], "use_bias": bias is not None}
     return GruCell(
-        name=f"{graph.path}{node.label}", layout=LAYOUT, input_size=I, units=H, reset_after=True, dtype=dtype,
+        name=f"{graph.path}{node.label}", layout=LAYOUT, input_size=I, units=H, reset_after=reset_after, dtype=dtype,
         tensors=tensors, shapes={n: tuple(infos[n].shape) for n in tensors.values()}, blocks=blocks,
         activation=cand_act, recurrent_activation=rec_act, config_source="Loop body ops", config=config,
-        notes=[f"recovered from the ops of a Loop body (no GRU node): gate order {' | '.join(order)}, reset after "
-               "the recurrent matmul"])
+        notes=[f"recovered from the ops of a Loop body (no GRU node): gate order {' | '.join(order)}, reset "
+               f"{'after' if reset_after else 'before'} the recurrent matmul"])
 
 
 def _canonical(node) -> str:
     a = node.attributes.get("alpha")
     b = node.attributes.get("beta")
+    if not all(v is None or isinstance(v, (int, float)) for v in (a, b)):
+        raise _NoFit(f"its {node.op_type} has malformed parameters")
     if node.op_type == "HardSigmoid":
         a, b = (0.2 if a is None else a), (0.5 if b is None else b)
     name = canonical(node.op_type, a, b)
@@ -234,7 +266,7 @@ def _biases(xn, hn, stored, producers, infos) -> dict:
 
 
 def equations(cell, t, xs, h0, acts):
-    """Keras GRUCell(reset_after=True) equations on the Loop's kernel, recurrent kernel and bias, in the
+    """Keras GRUCell equations on the Loop's kernel, recurrent kernel and bias, in the
     gate order read from the body (maths/keras.py for the Keras order z | r | h)."""
     import numpy as np
 
@@ -246,7 +278,7 @@ def equations(cell, t, xs, h0, acts):
                            for g in ("update", "reset", "candidate")])
     bias = t.get("bias")
     return gru(t["kernel"][:, perm], t["recurrent_kernel"][:, perm], None if bias is None else bias[..., perm], xs, h0,
-               reset_after=True, activation_name=acts.activation, recurrent_activation_name=acts.recurrent_activation)
+               reset_after=cell.reset_after, activation_name=acts.activation, recurrent_activation_name=acts.recurrent_activation)
 
 
 SPEC = LayoutSpec(
@@ -254,9 +286,9 @@ SPEC = LayoutSpec(
     title="Keras GRU lowered into an ONNX Loop (recovered by pattern)",
     find_cells=Ref(f"{__name__}:find_cells"),
     equations=Ref(f"{__name__}:equations"),
-    equations_source="keras src/layers/rnn/gru.py GRUCell.call (reset_after=True), as tf2onnx lowers it",
+    equations_source="keras src/layers/rnn/gru.py GRUCell.call, as tf2onnx lowers it into a Loop",
     oracle=Oracle(Ref("gruinspect.oracle.onnxruntime:loop_oracle"), needs=("onnx", "onnxruntime"),
                   install="pip install 'gruinspect[onnx]'"),
     default_activations=Activations("tanh", "sigmoid"),
-    samples=("onnx_tf2onnx_loop",),
+    samples=("onnx_tf2onnx_loop", "onnx_tf2onnx_loop_reset_before"),
 )

@@ -315,7 +315,7 @@ def test_list_imports_no_framework_and_reads_no_tensor_data():
         "for p in sys.argv[1:]:\n"
         "    with open_cells(p) as (store, inv):\n"
         "        out.append(store.bytes_read)\n"
-        "print(json.dumps({'read': out, 'mods': [m for m in ('torch', 'safetensors', 'tensorflow', 'h5py') "
+        "print(json.dumps({'read': out, 'mods': [m for m in ('torch', 'safetensors', 'tensorflow', 'h5py', 'numpy') "
         "if m in sys.modules]}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, check=True)

@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 
 from ..errors import InvalidFileError, TruncatedFileError
-from ..store import TensorInfo, TensorStore, dtype_itemsize, numpy_dtype
+from ..store import TensorInfo, TensorStore, numpy_dtype
+from ._tf_types import ITEMSIZE  # bytes per element without importing numpy (`list` never does)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class OffsetStore(TensorStore):
     def add(self, name: str, placed: Placed, limit: int) -> None:
         """Record a tensor after checking it lies within its storage (``limit`` bytes from
         ``placed.base``) and within the file."""
-        itemsize = dtype_itemsize(placed.dtype)
+        itemsize = ITEMSIZE[placed.dtype]
         end = (placed.offset + placed.span) * itemsize
         if placed.span and end > limit:
             raise InvalidFileError(

@@ -28,8 +28,9 @@ import pickletools
 import zipfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
-from ..store import LayerInfo, dtype_itemsize
+from ..store import LayerInfo
 from ._offsets import OffsetStore, Placed
+from ._tf_types import ITEMSIZE
 from ._pickle import RestrictedUnpickler, StorageRef, TensorRef, collect
 
 FORMAT_ZIP = "pytorch-zip"
@@ -186,7 +187,7 @@ class TorchStore(OffsetStore):
             if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
                 raise UnsupportedError(f"Unsupported PyTorch file {self.path}: storage {info.filename} is "
                                        f"compressed or encrypted (torch.save stores storages uncompressed).")
-            nbytes = storage.numel * dtype_itemsize(storage.dtype)
+            nbytes = storage.numel * ITEMSIZE[storage.dtype]
             if info.file_size < nbytes:
                 raise InvalidFileError(f"Invalid PyTorch file {self.path}: storage {info.filename} holds "
                                        f"{info.file_size} bytes, fewer than its {storage.numel} elements need.")
@@ -255,13 +256,13 @@ class TorchStore(OffsetStore):
                 raise InvalidFileError(f"Invalid PyTorch file {self.path}: storage {key} holds {count} elements, "
                                        f"the object says {storage.numel}.")
             positions[key] = pos + 8
-            pos += 8 + count * dtype_itemsize(storage.dtype)
+            pos += 8 + count * ITEMSIZE[storage.dtype]
             if pos > self.size:
                 raise TruncatedFileError(f"Unexpected end of file {self.path}: storage {key} runs past the end; "
                                          f"the file may be truncated.")
 
         def place(storage: StorageRef, name: str) -> tuple[int, int]:
-            itemsize = dtype_itemsize(storage.dtype)
+            itemsize = ITEMSIZE[storage.dtype]
             if storage.view is not None:  # a view of a root storage: (root key, element offset)
                 root_key, offset = storage.view[0], storage.view[1]
                 root_ref = roots.get(str(root_key))

@@ -19,8 +19,8 @@ import math
 import os
 
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
-from ..store import dtype_itemsize
 from ._offsets import OffsetStore, Placed, c_strides
+from ._tf_types import ITEMSIZE
 
 FORMAT = "safetensors"
 FORMATS = (FORMAT,)
@@ -102,7 +102,7 @@ def _read_header(store: OffsetStore) -> None:
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) and not isinstance(o, bool)
                                                                        for o in offsets) and 0 <= offsets[0] <= offsets[1]):
             raise _bad(path, f"tensor {name} has data_offsets {offsets!r:.60}")
-        nbytes = math.prod(shape) * dtype_itemsize(DTYPES[dtype])
+        nbytes = math.prod(shape) * ITEMSIZE[DTYPES[dtype]]
         if offsets[1] - offsets[0] != nbytes:
             raise _bad(path, f"tensor {name} of shape {shape} and dtype {dtype} needs {nbytes} bytes, its offsets "
                              f"give {offsets[1] - offsets[0]}")

@@ -16,7 +16,7 @@ from conftest import ROOT, run_cli, sample_path, samples
 from gruinspect.blocks import read_blocks
 from gruinspect.errors import InvalidFileError, TruncatedFileError
 from gruinspect.formats import open_store
-from gruinspect.inventory import list_cells, open_cells
+from gruinspect.listing import list_cells, open_cells
 from gruinspect.verify import verify
 
 ONNX_SAMPLES = samples(formats=["onnx"])
@@ -82,7 +82,7 @@ def test_every_cell_verifies_against_onnxruntime(entry):
 
 def test_list_reads_no_tensor_data_and_imports_no_numpy():
     paths = [sample_path(e) for e in manifest_entries()]
-    code = ("import sys; from gruinspect.inventory import open_cells\n"
+    code = ("import sys; from gruinspect.listing import open_cells\n"
             "for p in sys.argv[1:]:\n"
             "    with open_cells(p) as (store, inv):\n"
             "        assert store.bytes_read == 0 and inv.cells, p\n"

@@ -425,3 +425,26 @@ def test_pytorch_refusal_points_to_pytorch_module(tmp_path):
     result = run_cli("convert", sample_path(entry("keras3_archive")), "--to", "pytorch", "--out", tmp_path / "o",
                      exit_code=1)
     assert "--to pytorch-module" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_onnx_clip_is_written_by_every_code_target(converted):
+    """ONNX clip bounds every activation's input: the code writes the bound, and it matters here."""
+    from gruinspect.blocks import read_blocks
+    from gruinspect.gru import run
+    from gruinspect.listing import open_cells
+
+    path = sample_path(entry("onnx_helper_scan_clip"))
+    with open_cells(path) as (store, inventory):
+        (cell,) = inventory.cells
+        blocks = read_blocks(store, cell)
+    assert cell.config["clip"] == 0.5
+    for target in CODE_TARGETS:
+        out, report = converted("onnx_helper_scan_clip", target)
+        assert report["cells"][0]["proof"]["passed"] and report["cells"][0]["verdict"] != "not-representable"
+    assert "gru_clip(" in (converted("onnx_helper_scan_clip", "c")[0] / "gru_step.c").read_text()
+    gru_numpy = import_file(converted("onnx_helper_scan_clip", "numpy")[0] / "gru_numpy.py", "gru_numpy_clip")
+    xs, h0 = inputs(3, cell.input_size, cell.units)
+    kwargs = dict(reset_after=True, activation_name="tanh", recurrent_activation_name="sigmoid")
+    clipped, free = run(blocks, xs, h0, clip=0.5, **kwargs), run(blocks, xs, h0, **kwargs)
+    assert np.abs(clipped - free).max() > 1e-2  # the bound is active on these inputs
+    np.testing.assert_allclose(gru_numpy.run(xs, h0, name=cell.name), clipped, atol=1e-12, rtol=0)

@@ -184,8 +184,8 @@ def plan_cells(cells: list[GruCell], target: str, options: dict | None = None) -
                 module.adjust_plan(plan, options or {})
             for note in notes:
                 plan.verdict.add_note(note)
-            if cell.config.get("clip"):
-                # ONNX GRU clip bounds every activation's input; no target here bounds them.
+            if cell.config.get("clip") and not getattr(module, "CLIPS", False):
+                # ONNX GRU clip bounds every activation's input; only the code targets write the bound.
                 plan.verdict.reasons.append(Finding(
                     "clip", f"the cell bounds every activation's input to [-{cell.config['clip']:g}, "
                             f"{cell.config['clip']:g}] (ONNX clip) and {module.CAPS.label} has no such bound"))

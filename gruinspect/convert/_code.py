@@ -82,11 +82,17 @@ def golden(ml: MappedLayer):
     return sequences(ml.layer)
 
 
+def clip_of(mc: MappedCell) -> float:
+    """The bound on every activation's input (ONNX GRU ``clip``), 0.0 for none."""
+    return float(mc.cell.config.get("clip") or 0.0)
+
+
 def short_name(gate: str, role: str) -> str:
     return CODE_NAMES[(gate, role)]
 
 
-def equations_text(reset_after: bool, recurrent_activation: str, activation: str, present: set) -> list[str]:
+def equations_text(reset_after: bool, recurrent_activation: str, activation: str, present: set,
+                   clip: float = 0.0) -> list[str]:
     """The cell's step as lines of maths with the README's short names; absent biases are left out."""
     def terms(*parts):
         return " + ".join(p for p in parts if p)
@@ -104,6 +110,8 @@ def equations_text(reset_after: bool, recurrent_activation: str, activation: str
     else:
         lines.append(f"c  = {act}({terms('x W_h', b('candidate', 'bias'), '(r * h) U_h', rb)})")
     lines.append("h' = z * h + (1 - z) * c")
+    if clip:
+        lines.append(f"every activation's input clipped to [-{clip:g}, {clip:g}] (ONNX clip)")
     return lines
 
 

@@ -36,7 +36,8 @@ import numpy as np
 from ..errors import UsageError
 from ..gru import run as run_gru
 from . import c_emit
-from ._code import LOSSLESS, block_source, capabilities, cell_symbols, consumption_order, present_blocks, short_name
+from ._code import (LOSSLESS, block_source, capabilities, cell_symbols, clip_of, consumption_order, present_blocks,
+                    short_name)
 from ._common import CellRun, Finding, Layer, MappedLayer, sequences, tolerance
 from .c_build import BUILD, FLAGS, Build, BuildError, compiler, compiler_version, parse_golden, read_c_arrays, \
     transcribe_step
@@ -44,6 +45,7 @@ from .c_build import BUILD, FLAGS, Build, BuildError, compiler, compiler_version
 NAME = "c"
 EXTRA = None
 OPTIONS = ("prefix", "quantize", "per_row")
+CLIPS = True  # writes the ONNX clip bound on the activations' inputs
 QMAX = {"int8": 127, "int16": 32767}
 FILES = {"weights_h": "gru_weights.h", "weights_c": "gru_weights.c", "step_h": "gru_step.h",
          "step_c": "gru_step.c", "golden_h": "gru_golden.h", "test_c": "test_gru.c"}
@@ -124,12 +126,13 @@ def _cell(mc, ml: MappedLayer, symbol: str, xs, h0, quantized: str | None, per_r
         arrays[(gate, role)] = a
     backward = mc.direction == "backward"
     seq = xs[::-1] if backward else xs
-    expected = run_gru(mc.blocks, seq, h0, reset_after=mc.plan.reset_after, activation_name=mc.plan.activation,
-                       recurrent_activation_name=mc.plan.recurrent_activation)
+    maths = dict(reset_after=mc.plan.reset_after, activation_name=mc.plan.activation,
+                 recurrent_activation_name=mc.plan.recurrent_activation, clip=clip_of(mc))
+    expected = run_gru(mc.blocks, seq, h0, **maths)
     cc = c_emit.CCell(mc.cell.name, mc.cell.layout, symbol, mc.cell.input_size, mc.cell.units, mc.plan.reset_after,
                       mc.plan.recurrent_activation, mc.plan.activation, mc.direction, arrays,
                       np.ascontiguousarray(np.swapaxes(seq, 0, 1), np.float32), h0.astype(np.float32),
-                      np.swapaxes(expected, 0, 1))
+                      np.swapaxes(expected, 0, 1), clip=clip_of(mc))
     cc.tolerance = tolerance(mc.plan, "float32", mc.cell, expected)
     report = {"symbol": symbol, "step": f"{symbol}_step", "arrays": [a.to_json() for a in arrays.values()]}
     if quantized:
@@ -139,8 +142,7 @@ def _cell(mc, ml: MappedLayer, symbol: str, xs, h0, quantized: str | None, per_r
             if a.scale is not None:
                 scale = a.scale.astype(np.float64)[:, None] if a.scale.size > 1 else float(a.scale[0])
                 deq[key] = (a.values.astype(np.float64) * scale).T
-        simulated = run_gru(deq, seq, h0, reset_after=mc.plan.reset_after, activation_name=mc.plan.activation,
-                            recurrent_activation_name=mc.plan.recurrent_activation)
+        simulated = run_gru(deq, seq, h0, **maths)
         error = float(np.max(np.abs(simulated - expected)))
         kernels = [a for a in arrays.values() if a.scale is not None]
         cc.tolerance = error + cc.tolerance
@@ -237,7 +239,7 @@ def run(folder: str, ml: MappedLayer, xs: np.ndarray, h0s: list[np.ndarray]) -> 
                 with open(os.path.join(folder, FILES["weights_c"]), encoding="ascii") as f:
                     arrays = read_c_arrays(f.read())
             step = transcribe_step(arrays, {"arrays": mc.report["arrays"], "reset_after": mc.plan.reset_after,
-                                            "activation": mc.plan.activation,
+                                            "activation": mc.plan.activation, "clip": clip_of(mc),
                                             "recurrent_activation": mc.plan.recurrent_activation})
             h, out = h0.astype(np.float32), []
             for x in seq:

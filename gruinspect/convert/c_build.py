@@ -141,7 +141,8 @@ def transcribe_step(arrays: dict[str, np.ndarray], cell: dict):
     """
     f32 = np.float32
     by_key = {(a["gate"], a["role"]): a for a in cell["arrays"]}
-    act_r, act = ACTIVATIONS[cell["recurrent_activation"]], ACTIVATIONS[cell["activation"]]
+    bound = f32(cell.get("clip") or 0.0)
+    act_r, act = (_bounded(ACTIVATIONS[cell[k]], bound) for k in ("recurrent_activation", "activation"))
 
     def mv(gate, role, v):
         a = by_key[(gate, role)]
@@ -170,3 +171,7 @@ def transcribe_step(arrays: dict[str, np.ndarray], cell: dict):
         return (z * h + (f32(1.0) - z) * c).astype(f32)
 
     return step
+
+
+def _bounded(fn, bound):
+    return fn if not bound else (lambda v: fn(np.clip(v, -bound, bound)))

@@ -81,6 +81,11 @@ class CCell:
     golden_h0: np.ndarray = field(default=None)  # [B, H]
     golden_out: np.ndarray = field(default=None)  # [B, T, H] float64
     tolerance: float = 1e-5
+    clip: float = 0.0  # bound on every activation's input (ONNX clip), 0 for none
+
+    def act(self, name: str, value: str) -> str:
+        inner = f"gru_clip({value}, {c_float(self.clip)})" if self.clip else value
+        return f"gru_{name}({inner})"
 
     @property
     def upper(self) -> str:
@@ -191,7 +196,7 @@ def step_h(cells: list[CCell], guard: str, quantized: str | None) -> str:
         present = {k for k in c.arrays}
         lines.append(f"/* {comment(c.name)} ({c.layout}), {'reset after' if c.reset_after else 'reset before'}, "
                      f"{c.recurrent_activation} / {c.activation}:")
-        for eq in equations_text(c.reset_after, c.recurrent_activation, c.activation, present):
+        for eq in equations_text(c.reset_after, c.recurrent_activation, c.activation, present, c.clip):
             lines.append(f" *   {eq}")
         if c.direction == "backward":
             lines.append(" * It is the backward direction of its layer: run it from the last input to the first.")
@@ -268,7 +273,7 @@ def _step_body(c: CCell) -> list[str]:
         lines.append(f"    {_mv_call(arr[(gate, 'recurrent_kernel')], out, 'h', H, H, 1)}")
         add((gate, "recurrent_bias"), out)
         lines.append(f"    for (j = 0; j < {H}; ++j)")
-        lines.append(f"        {out}[j] = gru_{c.recurrent_activation}({out}[j]);")
+        lines.append(f"        {out}[j] = {c.act(c.recurrent_activation, f'{out}[j]')};")
         lines.append("")
     lines.append(f"    {_mv_call(arr[('candidate', 'input_kernel')], 'c', 'x', H, I, 0)}")
     add(("candidate", "bias"), "c")
@@ -277,7 +282,7 @@ def _step_body(c: CCell) -> list[str]:
         lines.append(f"    {_mv_call(arr[('candidate', 'recurrent_kernel')], 'hc', 'h', H, H, 0)}")
         add(("candidate", "recurrent_bias"), "hc")
         lines.append(f"    for (j = 0; j < {H}; ++j)")
-        lines.append(f"        c[j] = gru_{c.activation}(c[j] + r[j] * hc[j]);")
+        lines.append(f"        c[j] = {c.act(c.activation, 'c[j] + r[j] * hc[j]')};")
     else:
         lines.append("    /* reset before the matmul: (r * h) U_h */")
         lines.append(f"    for (j = 0; j < {H}; ++j)")
@@ -285,7 +290,7 @@ def _step_body(c: CCell) -> list[str]:
         lines.append(f"    {_mv_call(arr[('candidate', 'recurrent_kernel')], 'c', 'rh', H, H, 1)}")
         add(("candidate", "recurrent_bias"), "c")
         lines.append(f"    for (j = 0; j < {H}; ++j)")
-        lines.append(f"        c[j] = gru_{c.activation}(c[j]);")
+        lines.append(f"        c[j] = {c.act(c.activation, 'c[j]')};")
     lines += ["", "    /* every read of h is done: h_out may be h */",
               f"    for (j = 0; j < {H}; ++j)", "        h_out[j] = z[j] * h[j] + (1.0f - z[j]) * c[j];", "}", ""]
     return lines
@@ -304,6 +309,10 @@ def step_c(cells: list[CCell], step_header: str, weights_header: str) -> str:
             lines.append(_MVQ.format(t=t, ctype=C_TYPES[t]))
     if any(a.role.endswith("bias") for c in cells for a in c.arrays.values()):
         lines.append(_ADD)
+    if any(c.clip for c in cells):
+        lines += ["/* ONNX GRU clip: bounds an activation's input to [-bound, bound] */",
+                  "static float gru_clip(float v, float bound)", "{",
+                  "    return v < -bound ? -bound : (v > bound ? bound : v);", "}", ""]
     used = []
     for c in cells:
         for name in (c.recurrent_activation, c.activation):

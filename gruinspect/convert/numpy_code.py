@@ -16,13 +16,14 @@ import os
 import numpy as np
 
 from .. import __version__
-from ._code import (LOSSLESS, capabilities, cell_symbols, consumption_order, import_written, present_blocks,
-                    short_name)
+from ._code import (LOSSLESS, capabilities, cell_symbols, clip_of, consumption_order, import_written,
+                    present_blocks, short_name)
 from ._common import CellRun, Finding, Layer, MappedLayer
 
 NAME = "numpy"
 EXTRA = None
 MODULE = "gru_numpy.py"
+CLIPS = True  # writes the ONNX clip bound on the activations' inputs
 
 CAPS = capabilities(NAME, "the numpy step", written_dtype={"bfloat16": "float32"},
                     dtype_notes={"bfloat16": LOSSLESS["bfloat16"]})
@@ -122,22 +123,26 @@ def _step_source(symbol: str, mc, present: set) -> list[str]:
                 out.append(w(item))
         return " + ".join(out)
 
+    clip = clip_of(mc)
+
+    def call(name, value):  # ONNX clip bounds every activation's input
+        return f"{name}(np.clip({value}, -{clip!r}, {clip!r}))" if clip else f"{name}({value})"
+
     act_r, act = mc.plan.recurrent_activation, mc.plan.activation
     reset = "reset after the matmul" if mc.plan.reset_after else "reset before the matmul"
-    doc = f"{mc.cell.name} ({mc.cell.layout}): {reset}, {act_r} / {act}."
+    doc = f"{mc.cell.name} ({mc.cell.layout}): {reset}, {act_r} / {act}" + (f", clip {clip:g}." if clip else ".")
     lines = [f"def _step_{symbol}(w, x, h):", f"    {doc!r}"]
     for gate, var in (("reset", "r"), ("update", "z")):
-        lines.append(f"    {var} = {act_r}(" + terms(f"x @ {w((gate, 'input_kernel'))}", (gate, "bias"),
-                                                    f"h @ {w((gate, 'recurrent_kernel'))}",
-                                                    (gate, "recurrent_bias")) + ")")
+        lines.append(f"    {var} = " + call(act_r, terms(f"x @ {w((gate, 'input_kernel'))}", (gate, "bias"),
+                                                       f"h @ {w((gate, 'recurrent_kernel'))}", (gate, "recurrent_bias"))))
     U_h = w(("candidate", "recurrent_kernel"))
     if mc.plan.reset_after:
         inner = terms(f"h @ {U_h}", ("candidate", "recurrent_bias"))
-        lines.append(f"    c = {act}(" + terms(f"x @ {w(('candidate', 'input_kernel'))}", ("candidate", "bias"))
-                     + f" + r * ({inner}))")
+        lines.append("    c = " + call(act, terms(f"x @ {w(('candidate', 'input_kernel'))}", ("candidate", "bias"))
+                                       + f" + r * ({inner})"))
     else:
-        lines.append(f"    c = {act}(" + terms(f"x @ {w(('candidate', 'input_kernel'))}", ("candidate", "bias"),
-                                               f"(r * h) @ {U_h}", ("candidate", "recurrent_bias")) + ")")
+        lines.append("    c = " + call(act, terms(f"x @ {w(('candidate', 'input_kernel'))}", ("candidate", "bias"),
+                                                  f"(r * h) @ {U_h}", ("candidate", "recurrent_bias"))))
     lines.append("    return z * h + (1.0 - z) * c")
     return lines
 

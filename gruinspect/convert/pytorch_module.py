@@ -25,13 +25,14 @@ import numpy as np
 
 from .. import __version__
 from ..gru import run as run_gru
-from ._code import LOSSLESS, capabilities, consumption_order, import_written, present_blocks, short_name
+from ._code import LOSSLESS, capabilities, clip_of, consumption_order, import_written, present_blocks, short_name
 from ._common import CellRun, Finding, Layer, MappedLayer
 from .pytorch import _groups, check_dependencies  # noqa: F401 - safetensors writes the file
 
 NAME = "pytorch-module"
 EXTRA = "pytorch"
 MODULE, WEIGHTS = "gru_modules.py", "weights.safetensors"
+CLIPS = True  # writes the ONNX clip bound on the activations' inputs
 
 CAPS = capabilities(NAME, "the PyTorch module", written_dtype={"bfloat16": "float32", "float16": "float32"},
                     dtype_notes=dict(LOSSLESS))
@@ -59,9 +60,10 @@ _CODE = '''
 class ExactGRUCell(nn.Module):
     """One direction of one layer: the step of the source cell, blocks in x @ W orientation."""
 
-    def __init__(self, input_size, hidden_size, reset_after, recurrent_activation, activation, biases, dtype):
+    def __init__(self, input_size, hidden_size, reset_after, recurrent_activation, activation, biases, dtype,
+                 clip=0.0):
         super().__init__()
-        self.reset_after = reset_after
+        self.reset_after, self.clip = reset_after, clip  # clip > 0 bounds every activation's input (ONNX)
         self.recurrent_activation, self.activation = recurrent_activation, activation
         for name in ("W_r", "W_z", "W_h"):
             setattr(self, name, nn.Parameter(torch.zeros(input_size, hidden_size, dtype=dtype)))
@@ -74,7 +76,10 @@ class ExactGRUCell(nn.Module):
                 self.register_parameter(name, None)  # the source has no such bias
 
     def forward(self, x, h):
-        act_r, act = ACTIVATIONS[self.recurrent_activation], ACTIVATIONS[self.activation]
+        def bounded(f):
+            return f if not self.clip else (lambda v: f(torch.clamp(v, -self.clip, self.clip)))
+
+        act_r, act = bounded(ACTIVATIONS[self.recurrent_activation]), bounded(ACTIVATIONS[self.activation])
 
         def b(p):
             return 0.0 if p is None else p
@@ -101,7 +106,7 @@ class ExactGRU(nn.Module):
         for cell in config["cells"]:
             self.cells[cell["key"]] = ExactGRUCell(cell["input_size"], self.hidden_size, cell["reset_after"],
                                                    cell["recurrent_activation"], cell["activation"],
-                                                   cell["biases"], dtype)
+                                                   cell["biases"], dtype, cell.get("clip", 0.0))
 
     def forward(self, x, h0=None):
         directions = 2 if self.bidirectional else 1
@@ -183,6 +188,8 @@ def write(layers: list[MappedLayer], folder: str) -> list[dict]:
                     "reset_after": mc.plan.reset_after, "recurrent_activation": mc.plan.recurrent_activation,
                     "activation": mc.plan.activation,
                     "biases": [short_name(g, r) for g, r in present if r.endswith("bias")]})
+                if clip_of(mc):
+                    config["cells"][-1]["clip"] = clip_of(mc)
                 for act in (mc.plan.recurrent_activation, mc.plan.activation):
                     if act not in used:
                         used.append(act)
@@ -257,7 +264,7 @@ def run(folder: str, ml: MappedLayer, xs: np.ndarray, h0s: list[np.ndarray]) -> 
                       for g, r in present_blocks(mc)}
             outputs = run_gru(blocks, seq.astype(compute), h0.astype(compute), reset_after=mc.plan.reset_after,
                               activation_name=mc.plan.activation,
-                              recurrent_activation_name=mc.plan.recurrent_activation)
+                              recurrent_activation_name=mc.plan.recurrent_activation, clip=clip_of(mc))
         runs.append(CellRun(outputs, backward, compute, name, fallback))
     return runs
 

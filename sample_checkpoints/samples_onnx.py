@@ -167,16 +167,22 @@ def _tf2onnx_loop(folder: Path, reset_after: bool = True) -> dict:
                                  "bias": bias.tolist()})
 
 
+def _weights(seed: int, D: int, I: int, H: int, dtype, scale: float, bias_scale: float):
+    """Seeded W [D, 3H, I], R [D, 3H, H], B [D, 6H] for an onnx.helper GRU node."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, scale, (D, 3 * H, I)).astype(dtype), rng.normal(0, scale, (D, 3 * H, H)).astype(dtype),
+            rng.normal(0, bias_scale, (D, 6 * H)).astype(dtype))
+
+
 def _helper_lbr0_external(folder: Path) -> dict:
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(3)
     I, H = 3, 4
-    W = rng.normal(0, 0.6, (2, 3 * H, I)).astype(np.float32)
-    R = rng.normal(0, 0.6, (2, 3 * H, H)).astype(np.float32)
-    B = rng.normal(0, 0.3, (2, 6 * H)).astype(np.float32)
+    W, R, B = _weights(3, 2, I, H, np.float32, 0.6, 0.3)
     b_const = helper.make_tensor("B_value", TensorProto.FLOAT, B.shape, B.ravel().tolist())  # float_data
     nodes = [
         helper.make_node("Constant", [], ["B"], name="bias_constant", value=b_const),
@@ -211,11 +217,8 @@ def _helper_scan_clip(folder: Path) -> dict:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(5)
     I, H = 2, 3
-    W = rng.normal(0, 0.8, (1, 3 * H, I)).astype(np.float16)
-    R = rng.normal(0, 0.8, (1, 3 * H, H)).astype(np.float16)
-    B = rng.normal(0, 0.5, (1, 6 * H)).astype(np.float16)
+    W, R, B = _weights(5, 1, I, H, np.float16, 0.8, 0.5)
     # Scan body: one scan input x_t [N, T, I] (batch-major, layout=1), GRU over it, no state.
     body = helper.make_graph(
         [helper.make_node("GRU", ["x_t", "W", "R", "B", "lens", ""], ["y_t", "yh_t"], name="gru_in_scan",

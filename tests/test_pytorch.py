@@ -145,6 +145,24 @@ def test_whole_model_matches_module(tmp_path):
     assert [c.name for c in inv.cells] == ["gru/l0", "gru/l0_reverse", "gru/l1", "gru/l1_reverse", "cell"]
 
 
+def test_several_models_in_one_checkpoint(tmp_path):
+    """A GAN-style checkpoint holding two state_dicts, each with GRUs, and an nn.LSTM that is none."""
+    torch = _torch()
+    torch.manual_seed(2)
+    gen, disc = torch.nn.Module(), torch.nn.Module()
+    gen.gru = torch.nn.GRU(3, 4, bidirectional=True)
+    disc.rnn = torch.nn.GRUCell(5, 2)
+    disc.lstm = torch.nn.LSTM(5, 6, proj_size=2)  # weight_hh [24, 2], weight_hh_l0 of an LSTM with a projection
+    torch.save({"generator": gen.state_dict(), "discriminator": disc.state_dict(), "step": 7}, tmp_path / "gan.pt")
+    inv = list_cells(str(tmp_path / "gan.pt"))
+    assert [c.name for c in inv.cells] == ["generator.gru/l0", "generator.gru/l0_reverse", "discriminator.rnn"]
+    assert not inv.problems
+    reference = _flatten(torch.load(tmp_path / "gan.pt", weights_only=True))
+    with open_store(str(tmp_path / "gan.pt")) as store:
+        for name, tensor in reference.items():
+            assert _same_bytes(store.read(name), tensor), name
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_verify_against_torch(entry):
     _torch()

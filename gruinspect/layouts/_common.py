@@ -17,6 +17,8 @@ def is_optimizer_slot(name: str) -> bool:
     """Whether a tensor is optimizer state rather than a model weight."""
     return (".OPTIMIZER_SLOT" in name or name.startswith(("optimizer/", "optimizer_weights/"))
             or "/optimizer/" in name  # TF2 key paths through a model's optimizer: `model/optimizer/iter`
+            # PyTorch checkpoints: `optimizer.state.0.exp_avg`, Lightning `optimizer_states.0.state.0.exp_avg`
+            or name.startswith(("optimizer.", "optimizer_states."))
             or bool(_SLOT.search(name)))
 
 

@@ -32,7 +32,7 @@ MAX_TOTAL_BYTES = 1024 * 1024
 
 # Generator modules, in order. Add new ones here; absent modules are skipped.
 GENERATOR_MODULES = ("samples_tf1", "samples_keras", "samples_tf2", "samples_onnx", "samples_tfjs", "samples_tflite",
-                     "samples_diff")
+                     "samples_torch", "samples_diff")
 
 
 def load_generators() -> dict:

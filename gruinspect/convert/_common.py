@@ -334,14 +334,19 @@ def apply_plan(plan: CellPlan, blocks: dict, input_size: int, units: int) -> dic
 # TF1 fw/bw scopes; ONNX GRU cells are `<node>/forward`, `<node>/backward` (layouts/onnx_gru.py).
 _FWBW = {"fw": "forward", "bw": "backward", "forward": "forward", "backward": "backward"}
 _KERAS_DIRECTION = re.compile(r"(forward|backward)_(.+)")
+_TORCH_DIRECTION = re.compile(r"(l\d+)(_reverse)?")  # layouts/pytorch_gru.py names: gru/l1, gru/l1_reverse
 
 
 def direction_key(name: str) -> tuple[str | None, str | None]:
     """(name with its direction part blanked, "forward"/"backward"), or (None, None).
 
-    TF1: ``bidirectional_rnn/fw/gru_cell``; Keras Bidirectional: ``bidi/forward_gru``.
+    TF1: ``bidirectional_rnn/fw/gru_cell``; Keras Bidirectional: ``bidi/forward_gru``; PyTorch
+    ``encoder.gru/l1`` and ``encoder.gru/l1_reverse``.
     """
     parts = name.split("/")
+    match = _TORCH_DIRECTION.fullmatch(parts[-1])
+    if match:
+        return "/".join(parts[:-1] + [match.group(1) + "_<dir>"]), "backward" if match.group(2) else "forward"
     for i in range(len(parts) - 1, -1, -1):
         part = parts[i]
         if part in _FWBW:

@@ -24,7 +24,7 @@ from ..errors import UnsupportedError, UsageError
 from ..store import TensorStore
 
 # Most specific first. Each name is a module in this package.
-READERS: list[str] = ["tf_bundle", "onnx", "saved_model", "tf_v1", "keras3", "keras_h5", "tfjs", "tflite", "graphdef"]
+READERS: list[str] = ["pytorch", "safetensors", "tf_bundle", "onnx", "saved_model", "tf_v1", "keras3", "keras_h5", "tfjs", "tflite", "graphdef"]
 
 
 class Detected(NamedTuple):
@@ -78,7 +78,7 @@ _MAGIC = [
     (b"PK\x03\x04", "a zip archive that is not a Keras archive"),
     (b"PK\x05\x06", "an empty zip archive"),
     (b"\x93NUMPY", "a numpy .npy array, not a checkpoint"),
-    (b"\x80\x02", "a Python pickle (PyTorch files are not GRU checkpoints gruinspect reads)"),
+    (b"\x80", "a Python pickle that is not a PyTorch file (gruinspect never unpickles plain pickles)"),
     (b"ONNX", "an ONNX model"),
     (b"\x08", "possibly a protocol buffer (a GraphDef or SavedModel?)"),
 ]

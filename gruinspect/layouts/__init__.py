@@ -16,7 +16,7 @@ from .spec import Activations, LayoutSpec
 
 # Most specific first: a CudnnCompatibleGRUCell also has GRUCell-like `gates/*` tensors.
 LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cell", "keras_cudnn_gru", "keras1_gru",
-                      "keras_gru", "onnx_gru", "onnx_loop_gru", "tflite_sequence_gru", "tflite_gru"]
+                      "keras_gru", "pytorch_gru", "onnx_gru", "onnx_loop_gru", "tflite_sequence_gru", "tflite_gru"]
 
 
 @dataclass

@@ -70,12 +70,24 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
             if "W" not in names or "R" not in names:
                 problems.append(f"{where} has no W or R input")
                 continue
+            if claimed & set(names.values()):
+                continue  # another layout's cell already holds these tensors
             cells += _cells(graph, node, where, {r: infos[n] for r, n in names.items()}, inputs, problems)
     return cells
 
 
+# GRU attributes and the Python type each must have (defs.cc: ints, floats, strings, lists).
+_ATTRIBUTE_TYPES = {"hidden_size": int, "direction": str, "linear_before_reset": int, "activations": list,
+                    "activation_alpha": list, "activation_beta": list, "clip": float, "layout": int}
+
+
 def _cells(graph, node, where, t, inputs, problems) -> list[GruCell]:
     attrs = node.attributes
+    for key, kind in _ATTRIBUTE_TYPES.items():
+        value = attrs.get(key)
+        if value is not None and not isinstance(value, kind) and not (kind is float and isinstance(value, int)):
+            problems.append(f"{where} has a malformed {key} attribute ({value!r})")
+            return []
     W, R, B = t["W"], t["R"], t.get("B")
     if len(W.shape) != 3 or len(R.shape) != 3 or R.shape[1] != 3 * R.shape[2] or W.shape[:2] != R.shape[:2]:
         problems.append(f"{where} has W {list(W.shape)} and R {list(R.shape)}, not [D, 3H, I] and [D, 3H, H]")

@@ -56,7 +56,9 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
             try:
                 if node.op_type != "Loop":
                     raise _NoFit("only Loop bodies are recovered")
-                cells.append(_recover(store, graph, node, body))
+                cell = _recover(store, graph, node, body)
+                if not claimed & set(cell.tensors.values()):
+                    cells.append(cell)
             except _NoFit as exc:
                 problems.append(f"{where} is a recurrence lowered by {producer}: there is no GRU node to read, "
                                 f"and it was not recovered ({exc})")

@@ -2,7 +2,7 @@
 
 These targets write the cell's own equations instead of mapping it onto a framework's GRU, so they
 hold every convention exactly: reset before or after the matmul, one or two bias sets (or none),
-every activation of :data:`gruinspect.gru.ACTIVATIONS`. The blocks are written as the source has
+every activation of :data:`gruinspect.maths.ACTIVATIONS`. The blocks are written as the source has
 them: a bias the source does not store is left out, not written as zeros.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import uuid
 import numpy as np
 
 from ..cell import CODE_NAMES, GATES, ROLES
-from ..gru import ACTIVATIONS
-from ._common import Activation, Capabilities, Finding, MappedCell, MappedLayer, sequences
+from ..maths import ACTIVATIONS
+from ._common import Activation, Capabilities, Finding, MappedCell, MappedLayer
 
 _ALL = {name: Activation(name) for name in ACTIVATIONS}
 
@@ -75,11 +75,6 @@ def consumption_order(ml: MappedLayer, xs: np.ndarray) -> list[tuple[MappedCell,
         backward = mc.direction == "backward"
         out.append((mc, xs[::-1] if backward else xs, backward))
     return out
-
-
-def golden(ml: MappedLayer):
-    """The proof's seeded sequences for this layer: (xs [T, B, I], [h0 per cell])."""
-    return sequences(ml.layer)
 
 
 def clip_of(mc: MappedCell) -> float:

@@ -34,7 +34,7 @@ import subprocess
 import numpy as np
 
 from ..errors import UsageError
-from ..gru import run as run_gru
+from ..maths import run as run_gru
 from . import c_emit
 from ._code import (LOSSLESS, block_source, capabilities, cell_symbols, clip_of, consumption_order, present_blocks,
                     short_name)
@@ -109,7 +109,8 @@ def quantize(w: np.ndarray, dtype: str, per_row: bool, scale: np.ndarray | None 
     return np.clip(raw, -qmax, qmax).astype(dtype), scale, saturated
 
 
-def _cell(mc, ml: MappedLayer, symbol: str, xs, h0, quantized: str | None, per_row: bool):
+def _cell(mc, symbol: str, xs, h0, quantized: str | None, per_row: bool):
+    """A cell's arrays (quantized when asked), its golden states and its conversion.json fields."""
     arrays = {}
     for gate, role in present_blocks(mc):
         name = short_name(gate, role)
@@ -164,7 +165,7 @@ def write(layers: list[MappedLayer], folder: str, prefix: str | None = None, qua
     for ml in layers:
         xs, h0s = sequences(ml.layer)
         for mc, h0 in zip(ml.cells, h0s):
-            cc, report = _cell(mc, ml, symbols[id(mc.cell)], xs, h0, quantize, per_row)
+            cc, report = _cell(mc, symbols[id(mc.cell)], xs, h0, quantize, per_row)
             mc.report = report
             mc.written_as = {"file": FILES["step_c"], "symbol": cc.symbol, "step": f"{cc.symbol}_step",
                              "index": len(cells), "summary": f"{FILES['step_c']}: {cc.symbol}_step()"}
@@ -193,7 +194,7 @@ def write(layers: list[MappedLayer], folder: str, prefix: str | None = None, qua
 
 def _golden_note(quantize: str | None) -> str:
     text = ("Seeded inputs (standard normal rounded to float16) and initial states; the reference states come from "
-            "the source cell's float64 equations (gruinspect.gru.run). Tolerance: float32 rounding")
+            "the source cell's float64 equations (gruinspect.maths.run). Tolerance: float32 rounding")
     if quantize:
         text += f", plus the error {quantize} quantization alone causes (the float64 quantized maths)"
     return text + "."

@@ -14,7 +14,7 @@ import subprocess
 
 import numpy as np
 
-from ..gru import ACTIVATIONS
+from ..maths import ACTIVATIONS
 
 FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2")
 BUILD = ".build"

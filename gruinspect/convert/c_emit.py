@@ -1,8 +1,9 @@
 """The text of the C99 files ``convert --to c`` writes (see :mod:`gruinspect.convert.c`).
 
-Every value is printed so that a C compiler reads back the same bits: float32 values with the
-shortest decimal that rounds to them (numpy's unique Dragon4 form, at most 9 significant digits),
-float64 golden outputs with Python's shortest round-trip repr. Only the helpers a file uses are
+Every value is printed so that a C compiler reads back the same bits: float32 values with 9
+significant digits (always enough to name one float32: the decimal is far closer to the value than
+half a float32 ulp, so the compiler's correctly rounded parse gives it back), float64 golden outputs
+with Python's shortest round-trip repr. Only the helpers a file uses are
 emitted, so ``-Wall -Wextra -Werror`` sees no unused static function.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ._code import equations_text
 
-# The activations in C99 (libm only), matching gruinspect.gru.ACTIVATIONS term for term.
+# The activations in C99 (libm only), matching gruinspect.maths.ACTIVATIONS term for term.
 C_ACTIVATIONS = {
     "sigmoid": "return 1.0f / (1.0f + expf(-v));",
     "tanh": "return tanhf(v);",
@@ -98,12 +99,13 @@ def comment(text: str) -> str:
 
 
 def c_float(v) -> str:
-    v = np.float32(v)
-    if np.isnan(v):
+    """A float32 value (given as a Python float or numpy scalar) as a C literal that reads back bit-exact."""
+    v = float(v)
+    if math.isnan(v):
         return "NAN"
-    if np.isinf(v):
+    if math.isinf(v):
         return "INFINITY" if v > 0 else "-INFINITY"
-    text = str(v)
+    text = "%.9g" % v
     if "." not in text and "e" not in text:
         text += ".0"
     return text + "f"
@@ -121,7 +123,7 @@ def c_double(v) -> str:
 def initializer(values: np.ndarray, fmt, indent: str = "    ", per_line: int = 8) -> str:
     """A C brace initializer for an n-d array, one innermost row per line (wrapped every ``per_line``)."""
     if values.ndim == 1:
-        items = [fmt(v) for v in values]
+        items = [fmt(v) for v in values.tolist()]  # Python scalars: formatting numpy ones is slow
         lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)] or [""]
         if len(lines) == 1:
             return "{" + lines[0] + "}"
@@ -167,7 +169,7 @@ def weights_h(cells: list[CCell], guard: str) -> str:
 
 
 def weights_c(cells: list[CCell], header: str) -> str:
-    lines = _header("GRU weights (values read back bit-exact: shortest round-trip float32 literals).")
+    lines = _header("GRU weights (float32 literals with 9 significant digits: they read back bit-exact).")
     if any(_needs_math(a.values) for c in cells for a in c.arrays.values() if a.dtype == "float32"):
         lines.append("#include <math.h>")
     lines += [f'#include "{header}"', ""]

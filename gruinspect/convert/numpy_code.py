@@ -28,7 +28,7 @@ CLIPS = True  # writes the ONNX clip bound on the activations' inputs
 CAPS = capabilities(NAME, "the numpy step", written_dtype={"bfloat16": "float32"},
                     dtype_notes={"bfloat16": LOSSLESS["bfloat16"]})
 
-# Each activation as numpy source, matching gruinspect.gru.ACTIVATIONS.
+# Each activation as numpy source, matching gruinspect.maths.ACTIVATIONS.
 PY_ACTIVATIONS = {
     "sigmoid": "def sigmoid(v):\n    with np.errstate(over=\"ignore\"):\n        return 1.0 / (1.0 + np.exp(-v))",
     "tanh": "tanh = np.tanh",

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from .. import __version__
-from ..gru import run as run_gru
+from ..maths import run as run_gru
 from ._code import LOSSLESS, capabilities, clip_of, consumption_order, import_written, present_blocks, short_name
 from ._common import CellRun, Finding, Layer, MappedLayer
 from .pytorch import _groups, check_dependencies  # noqa: F401 - safetensors writes the file
@@ -37,7 +37,7 @@ CLIPS = True  # writes the ONNX clip bound on the activations' inputs
 CAPS = capabilities(NAME, "the PyTorch module", written_dtype={"bfloat16": "float32", "float16": "float32"},
                     dtype_notes=dict(LOSSLESS))
 
-# Each activation in torch, matching gruinspect.gru.ACTIVATIONS.
+# Each activation in torch, matching gruinspect.maths.ACTIVATIONS.
 TORCH_ACTIVATIONS = {
     "sigmoid": "torch.sigmoid",
     "tanh": "torch.tanh",

@@ -620,3 +620,33 @@ def test_hard_sigmoid_slope_folded_into_the_weights_is_equivalent(tmp_path):
     renamed = _pair(diff(str(KERAS3), port("renamed", np.float32(1.0))), "decoder")
     assert (renamed.verdict, [(f.code, f.changes_function) for f in renamed.findings]) == \
         ("explained", [("activation", True)])
+
+
+def swap_biases_only(f):
+    b = f[G1 + "bias:0"][...]
+    z, r, h = _gates(b, H)
+    f[G1 + "bias:0"][...] = _join([r, z, h])
+
+
+def merge_into_recurrent(f):
+    b = f[G1 + "bias:0"][...]
+    b[1, :2 * H] += b[0, :2 * H]
+    b[0, :2 * H] = 0
+    f[G1 + "bias:0"][...] = b
+
+
+def swap_and_transpose(f):
+    swap_update_reset(f)
+    transpose_recurrent(f)
+
+
+@pytest.mark.parametrize("mutate, verdict, findings", [
+    (swap_biases_only, "explained", [("gates_swapped", ["bias", "recurrent_bias"])]),
+    (merge_into_recurrent, "equivalent", [("biases_merged", ["reset", "update"])]),
+    (swap_and_transpose, "explained", [("gates_swapped", ["input_kernel", "recurrent_kernel", "bias", "recurrent_bias"]),
+                                       ("transposed", ["reset", "update", "candidate"])]),
+])
+def test_mistakes_in_part_of_the_cell(tmp_path, mutate, verdict, findings):
+    g1 = _pair(diff(str(FULL_H5), damaged(tmp_path, mutate.__name__, mutate)))
+    assert g1.verdict == verdict
+    assert [(f.code, f.data.get("roles") or f.data.get("gates")) for f in g1.findings] == findings

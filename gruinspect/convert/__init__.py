@@ -202,7 +202,9 @@ def convert(path: str, target: str, out: str, *, patterns: Iterable[str] | None 
     ``on_verdicts(result)`` is called with the verdicts before anything is written. Returns the
     result; its ``status`` says whether the files were written ("written"), refused because a cell
     is not exactly representable ("refused"; nothing written), or not proven ("proof-failed";
-    nothing written).
+    nothing written). ``options`` are the target's own settings; ``c`` takes ``prefix`` (of every C
+    symbol), ``quantize`` ("int8" or "int16") and ``per_row``; a target given one it does not take
+    raises :class:`UsageError`.
     """
     module = target_module(target)
     check_options(target, options)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -190,20 +191,24 @@ def ensure_inputs(work: str, size: str, regenerate: bool) -> dict:
         return json.load(f)
 
 
-def ensure_onnx(work: str, size: str, regenerate: bool) -> dict:
-    """The ONNX input (benchmarks/onnx_inputs.py, written with onnx.helper), reused while the size matches."""
-    folder = os.path.join(work, "onnx")
+def ensure_written(folder: str, size: str, regenerate: bool, script: str, what: str) -> dict:
+    """An input that ``script write FOLDER --size SIZE`` writes with its ``info.json``, reused while the size matches."""
     info_path = os.path.join(folder, "info.json")
     if not regenerate and os.path.exists(info_path):
         with open(info_path, encoding="utf-8") as f:
             info = json.load(f)
         if info.get("size") == size and os.path.exists(info["path"]):
             return info
-    print(f"writing the {size} ONNX input into {folder} with onnx.helper...", file=sys.stderr)
-    subprocess.run([sys.executable, os.path.join(HERE, "onnx_inputs.py"), "write", folder, "--size", size],
+    print(f"writing the {size} {what} into {folder}...", file=sys.stderr)
+    subprocess.run([sys.executable, os.path.join(HERE, script), "write", folder, "--size", size],
                    env=child_env(), check=True, stdout=subprocess.DEVNULL)
     with open(info_path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def ensure_onnx(work: str, size: str, regenerate: bool) -> dict:
+    """The ONNX input (benchmarks/onnx_inputs.py, written with onnx.helper)."""
+    return ensure_written(os.path.join(work, "onnx"), size, regenerate, "onnx_inputs.py", "ONNX input with onnx.helper")
 
 
 def remover(*paths):
@@ -283,6 +288,25 @@ def build_groups(info: dict, work: str, only: set[str]) -> list[dict]:
             Command("onnx", "onnx.load(MODEL.onnx) + its initializers' names and shapes",
                     [py, os.path.join(HERE, "onnx_inputs.py"), "onnx-load", model], env=env),
         ], reference="onnx", subject="gruinspect")
+    if "torch" in info:
+        pt, tscript = info["torch"]["path"], os.path.join(HERE, "torch_inputs.py")
+        g("list-torch", "list: PyTorch state_dict (torch.save zip)", [
+            Command("gruinspect", f"{gi_label} list MODEL.pt", gi + ["list", pt], env=env),
+            Command("numpy", "python -c \"import numpy\" (the floor)", [py, "-c", "import numpy"], env=env),
+            Command("torch", "torch.load(MODEL.pt, weights_only=True) + its keys and shapes",
+                    [py, tscript, "torch-list", pt], env=env),
+        ], reference="torch", subject="gruinspect")
+        g("stats-torch", "stats: PyTorch state_dict", [
+            Command("gruinspect", f"{gi_label} stats MODEL.pt", gi + ["stats", pt], env=env),
+            Command("torch", "torch.load(weights_only=True) + numpy statistics of every gate block",
+                    [py, tscript, "torch-stats", pt], env=env),
+        ], reference="torch", subject="gruinspect")
+        g("split-torch", "split: PyTorch state_dict", [
+            Command("gruinspect", f"{gi_label} split MODEL.pt --out OUT", gi + ["split", pt, "--out", out + "/split"],
+                    env=env, prepare=remover(out + "/split")),
+            Command("cp", "cp MODEL.pt OUT (the same bytes)", ["cp", pt, out + "/cp.pt"], env=env,
+                    prepare=remover(out + "/cp.pt")),
+        ], reference="cp", subject="gruinspect")
     os.makedirs(out, exist_ok=True)
     return groups
 
@@ -354,6 +378,14 @@ def targets(groups: dict, info: dict) -> list[dict]:
             lambda v: v >= 10, ">= 10x")
         add("`list` of the ONNX model / bare `import numpy` time", ratio(lo, "gruinspect", "numpy"), "{:.2f}x",
             lambda v: v <= 1.5, "<= 1.5x")
+    if groups.get("list-torch"):
+        torch_largest = info["torch"]["largest_tensor_bytes"] / MIB
+        add("`list` of the PyTorch file: speed-up over `torch.load(weights_only=True)`",
+            ratio(groups["list-torch"], "torch", "gruinspect"), "{:.1f}x", lambda v: v >= 10, ">= 10x")
+        for key in ("stats-torch", "split-torch"):
+            c = cmd(key, "gruinspect")
+            add(f"`{key.split('-')[0]}` of the PyTorch file: peak memory", c and c.peak_mib(), "{:.0f} MiB",
+                lambda v, t=torch_largest: v < t + 100, f"< largest tensor + 100 MiB = {torch_largest + 100:.0f} MiB")
     st = groups.get("stats-tf1")
     if st:
         add("`stats` speed-up over TF load + numpy", ratio(st, "tf", "gruinspect"), "{:.1f}x", lambda v: v >= 4,
@@ -505,6 +537,9 @@ def main(argv=None) -> int:
     try:
         info = ensure_inputs(work, args.size, args.regenerate)
         info["onnx"] = ensure_onnx(work, args.size, args.regenerate)
+        if importlib.util.find_spec("torch") is not None:
+            info["torch"] = ensure_written(os.path.join(work, "torch"), args.size, args.regenerate, "torch_inputs.py",
+                                           "PyTorch input with torch.save")
     except subprocess.CalledProcessError as exc:
         print(f"run.py: writing the inputs failed ({exc})", file=sys.stderr)
         return 1

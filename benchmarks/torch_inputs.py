@@ -41,20 +41,6 @@ def write(folder: str, size: str) -> dict:
     return info
 
 
-def ensure(folder: str, size: str, regenerate: bool, run) -> dict:
-    """The input in ``folder`` (written by ``run([script, "write", ...])`` unless it exists at this size)."""
-    info_path = os.path.join(folder, "info.json")
-    if not regenerate and os.path.exists(info_path):
-        with open(info_path, encoding="utf-8") as f:
-            info = json.load(f)
-        if info.get("size") == size and os.path.exists(info["path"]):
-            return info
-    print(f"writing the {size} PyTorch input into {folder} with torch.save...", file=sys.stderr)
-    run([sys.executable, os.path.abspath(__file__), "write", folder, "--size", size])
-    with open(info_path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def torch_list(path: str, stats: bool = False) -> None:
     import torch
 

@@ -139,17 +139,17 @@ def _cells(model, prefix: str = "") -> list[dict]:
     return cells
 
 
-def _flatten(obj, prefix="") -> dict:
+def flatten(obj, prefix="") -> dict:
     """Tensors of a torch.load'ed object by the dotted path gruinspect names them with."""
     out = {}
     if isinstance(obj, torch.Tensor):
         out[prefix] = obj
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}.{i}" if prefix else str(i)))
+            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
     return out
 
 
@@ -176,21 +176,21 @@ def make(name: str, folder: Path) -> dict:
         loaded = torch.load(folder / "model.pt", weights_only=True)
         return _entry(name, "model.pt", "pytorch-zip", "torch.save(state_dict) of encoder.gru = nn.GRU(3, 4, "
                       "num_layers=2, bidirectional=True) beside nn.LSTM(3, 4), nn.RNN(3, 4), nn.Linear(8, 2)",
-                      _cells(model), _flatten(loaded))
+                      _cells(model), flatten(loaded))
     if name == "torch_legacy":
         model = Single()
         torch.save(model.state_dict(), folder / "model.pth", _use_new_zipfile_serialization=False)
         loaded = torch.load(folder / "model.pth", weights_only=True)
         return _entry(name, "model.pth", "pytorch-legacy", "legacy torch.save format (_use_new_zipfile_"
                       "serialization=False) of gru = nn.GRU(3, 4) and out = nn.Linear(4, 1)", _cells(model),
-                      _flatten(loaded))
+                      flatten(loaded))
     if name == "torch_checkpoint":
         model = Single(num_layers=2)
         opt = _trained_optimizer(model)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, folder / "checkpoint.tar")
         loaded = torch.load(folder / "checkpoint.tar", weights_only=True)
         return _entry(name, "checkpoint.tar", "pytorch-zip", "training checkpoint {model, optimizer (Adam, one "
-                      "step), epoch} of gru = nn.GRU(3, 4, num_layers=2)", _cells(model, "model."), _flatten(loaded))
+                      "step), epoch} of gru = nn.GRU(3, 4, num_layers=2)", _cells(model, "model."), flatten(loaded))
     if name == "torch_lightning":
         model = Single()
         opt = _trained_optimizer(model)
@@ -202,31 +202,31 @@ def make(name: str, folder: Path) -> dict:
         loaded = torch.load(folder / "epoch=1-step=10.ckpt", weights_only=True)
         return _entry(name, "epoch=1-step=10.ckpt", "pytorch-zip", "the checkpoint dict PyTorch Lightning writes "
                       "(state_dict with model. keys, optimizer_states, hyper_parameters) around nn.GRU(3, 4)",
-                      _cells(model, "state_dict.model."), _flatten(loaded))
+                      _cells(model, "state_dict.model."), flatten(loaded))
     if name == "torch_dataparallel":
         model = nn.DataParallel(Single())
         torch.save(model.state_dict(), folder / "weights.bin")
         loaded = torch.load(folder / "weights.bin", weights_only=True)
         return _entry(name, "weights.bin", "pytorch-zip", "nn.DataParallel(model).state_dict(): module.gru = "
-                      "nn.GRU(3, 4), module.out = nn.Linear(4, 1)", _cells(model), _flatten(loaded))
+                      "nn.GRU(3, 4), module.out = nn.Linear(4, 1)", _cells(model), flatten(loaded))
     if name == "torch_grucell":
         model = CellModel()
         torch.save(model.state_dict(), folder / "cells.pt")
         loaded = torch.load(folder / "cells.pt", weights_only=True)
         return _entry(name, "cells.pt", "pytorch-zip", "decoder.cell = nn.GRUCell(5, 3), decoder.plain = "
-                      "nn.GRUCell(3, 2, bias=False)", _cells(model), _flatten(loaded))
+                      "nn.GRUCell(3, 2, bias=False)", _cells(model), flatten(loaded))
     if name == "torch_nobias_f64":
         model = nn.GRU(3, 4, num_layers=2, bias=False).double()
         torch.save(model.state_dict(), folder / "gru.pt")
         loaded = torch.load(folder / "gru.pt", weights_only=True)
         return _entry(name, "gru.pt", "pytorch-zip", "a bare nn.GRU(3, 4, num_layers=2, bias=False) state_dict "
-                      "in float64", _cells(model), _flatten(loaded))
+                      "in float64", _cells(model), flatten(loaded))
     if name == "torch_f16":
         model = Single().half()
         torch.save(model.state_dict(), folder / "half.pt")
         loaded = torch.load(folder / "half.pt", weights_only=True)
         return _entry(name, "half.pt", "pytorch-zip", "gru = nn.GRU(3, 4) and a Linear in float16", _cells(model),
-                      _flatten(loaded))
+                      flatten(loaded))
     if name == "torch_bf16_safetensors":
         from safetensors.torch import load_file, save_file
 
@@ -256,7 +256,7 @@ def make(name: str, folder: Path) -> dict:
         torch.save(model.state_dict(), folder / "flat.pt")
         loaded = torch.load(folder / "flat.pt", weights_only=True, map_location="cpu")
         return _entry(name, "flat.pt", "pytorch-zip", "nn.GRU(3, 4, bidirectional=True) whose 8 parameters are "
-                      "views into one flat storage, saved with location cuda:0", _cells(model), _flatten(loaded))
+                      "views into one flat storage, saved with location cuda:0", _cells(model), flatten(loaded))
     if name == "torch_script":
         model = Scripted()
         torch.jit.save(torch.jit.script(model), str(folder / "scripted.pt"))

@@ -114,6 +114,15 @@ def pytorch_zip_cases(sample: Sample) -> Iterator[Case]:
             _rezip(sample, lambda m, d: (m, huge_bytes if m == pkl else d, stored)), huge=True)
 
 
+def _replaced(sample: Sample, case_id: str, description: str, new_bytes: bytes, **kw) -> Case:
+    """A case whose file is the sample's, its bytes replaced by ``new_bytes``."""
+    def build(dst: Path) -> Path:
+        path = sample.place(dst)
+        path.write_bytes(new_bytes)
+        return path
+    return Case(f"{sample.format}/{sample.name}/{case_id}", description, build, sample.format, **kw)
+
+
 @generator("pytorch-legacy")
 def pytorch_legacy_cases(sample: Sample) -> Iterator[Case]:
     yield from file_cases(sample, truncation=ERROR)
@@ -122,11 +131,7 @@ def pytorch_legacy_cases(sample: Sample) -> Iterator[Case]:
     head = b"".join(pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001))
 
     def c(case_id, description, new_bytes, **kw):
-        def build(dst: Path, new_bytes=new_bytes) -> Path:
-            path = sample.place(dst)
-            path.write_bytes(new_bytes)
-            return path
-        return Case(f"{fmt}/{name}/{case_id}", description, build, fmt, **kw)
+        return _replaced(sample, case_id, description, new_bytes, **kw)
 
     yield c("protocol-bad", "protocol version 1002", data.replace(pickle.dumps(1001, protocol=2),
                                                                   pickle.dumps(1002, protocol=2), 1))
@@ -161,11 +166,7 @@ def safetensors_cases(sample: Sample) -> Iterator[Case]:
     first = next(k for k in header if k != "__metadata__")
 
     def c(case_id, description, new_bytes, **kw):
-        def build(dst: Path, new_bytes=new_bytes) -> Path:
-            path = sample.place(dst)
-            path.write_bytes(new_bytes)
-            return path
-        return Case(f"{fmt}/{name}/{case_id}", description, build, fmt, **kw)
+        return _replaced(sample, case_id, description, new_bytes, **kw)
 
     def edited(**changes):
         h = json.loads(json.dumps(header))

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -40,18 +39,15 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-def _flatten(obj, prefix=""):
-    torch = _torch()
-    out = {}
-    if isinstance(obj, torch.Tensor):
-        out[prefix] = obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}.{i}" if prefix else str(i)))
-    return out
+def _flatten(obj) -> dict:
+    """Tensors of a torch.load'ed object by dotted path (the sample generator's own walk)."""
+    _torch()
+    sys.path.insert(0, str(SAMPLES))
+    try:
+        from samples_torch import flatten
+    finally:
+        sys.path.remove(str(SAMPLES))
+    return flatten(obj)
 
 
 def _torch_reference(entry) -> dict:

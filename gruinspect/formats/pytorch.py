@@ -30,8 +30,8 @@ import zipfile
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import LayerInfo
 from ._offsets import OffsetStore, Placed
+from ._pickle import RestrictedUnpickler, StorageRef, collect
 from ._tf_types import ITEMSIZE
-from ._pickle import RestrictedUnpickler, StorageRef, TensorRef, collect
 
 FORMAT_ZIP = "pytorch-zip"
 FORMAT_LEGACY = "pytorch-legacy"
@@ -277,6 +277,3 @@ class TorchStore(OffsetStore):
             return positions[storage.key], storage.numel * itemsize
 
         self._finish(root, unpickler, place)
-
-
-__all__ = ["sniff", "open", "TorchStore", "FORMATS", "TensorRef", "GruInspectError"]

@@ -138,12 +138,6 @@ def _transpose(a, block):
     return a.T
 
 
-def _transpose_inverse(b, stored_shape):
-    import numpy as np
-
-    return np.ascontiguousarray(b.T).reshape(stored_shape)
-
-
 SPEC = LayoutSpec(
     name=LAYOUT,
     title="PyTorch nn.GRU / nn.GRUCell",
@@ -159,5 +153,7 @@ SPEC = LayoutSpec(
     samples=("torch_zip_bigru", "torch_legacy", "torch_checkpoint", "torch_lightning", "torch_dataparallel",
              "torch_grucell", "torch_nobias_f64", "torch_f16", "torch_bf16_safetensors", "torch_whole_model",
              "torch_cuda_flat", "torch_script"),
-    transforms={"transpose": (Ref(f"{__name__}:_transpose"), Ref(f"{__name__}:_transpose_inverse"))},
+    # the inverse, b.T laid out as the stored slice, is the one the CuDNNGRU kernels use
+    transforms={"transpose": (Ref(f"{__name__}:_transpose"),
+                              Ref("gruinspect.layouts.keras_cudnn_gru:_cudnn_kernel_inverse"))},
 )

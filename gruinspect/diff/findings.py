@@ -129,8 +129,10 @@ def _biases(a: Side, b: Side, exp: Explanation) -> list[Finding]:
         into = "input" if rel["candidate"] == MERGED_INTO_BIAS else "recurrent"
         out.append(Finding(
             "biases_merged",
-            f"B's {into} candidate bias is A's b_h + b_hn summed: this changes the function, because a "
-            f"reset-after cell multiplies b_hn by the reset gate (c = act(x W_h + b_h + r * (h U_h + b_hn))). "
+            f"B's {into} candidate bias is A's b_h + b_hn summed: this changes the function, because "
+            + ("A, a reset-after cell, multiplies b_hn by the reset gate" if a.reset_after else
+               "B, a reset-after cell, multiplies its recurrent candidate bias by the reset gate")
+            + " (c = act(x W_h + b_h + r * (h U_h + b_hn))). "
             f"Keep b_h as the input and b_hn as the recurrent candidate bias"
             + ("" if b.reset_after else ", which needs a reset-after cell in B") + ".",
             data={"gates": ["candidate"]}))

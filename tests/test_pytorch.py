@@ -170,6 +170,23 @@ def test_verify_against_torch(entry):
         assert framework["status"] == "passed" and "torch.nn.GRU" in framework["oracle"], framework
 
 
+def test_verify_without_torch_uses_the_equations_and_says_so():
+    """With torch absent (hidden from the child), the equations check runs and the framework check says why not."""
+    path = sample_path(next(e for e in ENTRIES if e["name"] == "torch_legacy"))
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from gruinspect.cli import main\n"
+            "main(sys.argv[1:], prog_name='gruinspect')\n")
+    auto = subprocess.run([sys.executable, "-c", code, "verify", path, "--json"], capture_output=True, text=True)
+    assert auto.returncode == 0, auto.stderr
+    (cell,) = json.loads(auto.stdout)["cells"]
+    checks = {c["name"]: c for c in cell["checks"]}
+    assert checks["equations"]["status"] == "passed"
+    assert checks["framework"]["status"] == "skipped" and "gruinspect[torch]" in checks["framework"]["message"]
+    strict = subprocess.run([sys.executable, "-c", code, "verify", path, "--oracle", "framework"], capture_output=True,
+                            text=True)
+    assert strict.returncode == 2 and "torch not installed" in strict.stderr
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_split_and_stats(entry, tmp_path):
     run_cli("split", sample_path(entry), "--out", tmp_path / "out")

@@ -342,9 +342,6 @@ def test_tf_keras_agrees_with_the_verdicts(tmp_path):
                 assert gap > 1e-4, (mistake, gap)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--keras-outputs":
-        _keras_outputs_main(sys.argv[2], sys.argv[3])
 
 
 # --------------------------------------------------------------------------- ports across frameworks
@@ -650,3 +647,64 @@ def test_mistakes_in_part_of_the_cell(tmp_path, mutate, verdict, findings):
     g1 = _pair(diff(str(FULL_H5), damaged(tmp_path, mutate.__name__, mutate)))
     assert g1.verdict == verdict
     assert [(f.code, f.data.get("roles") or f.data.get("gates")) for f in g1.findings] == findings
+
+
+# --------------------------------------------------------------------------- mistakes in a TF1 checkpoint
+
+TF1_MISTAKES = {
+    # name: (how the GRUCell variables are rewritten, codes)
+    "gates_swapped": ("swap", ["gates_swapped"]),  # gates/kernel and gates/bias as u|r instead of r|u
+    "candidate_transposed": ("transpose", ["transposed"]),  # the h rows of candidate/kernel transposed
+    "float16": ("half", ["dtype"]),  # every variable saved as float16
+}
+
+
+def _tf1_write_main(out_dir: str) -> None:
+    """Child process: TensorFlow reads tf1_gru_single and saves each damaged copy with a TF1 Saver."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(TF1))
+    scope = "rnn/gru_cell/"
+    names = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
+    for name, (how, _) in TF1_MISTAKES.items():
+        values = {n: reader.get_tensor(scope + n) for n in names}
+        units = values["candidate/bias"].shape[0]
+        if how == "swap":
+            for n in ("gates/kernel", "gates/bias"):
+                v = values[n]
+                values[n] = np.concatenate([v[..., units:], v[..., :units]], axis=-1)
+        elif how == "transpose":
+            v = values["candidate/kernel"].copy()
+            v[-units:] = v[-units:].T
+            values["candidate/kernel"] = v
+        else:
+            values = {n: v.astype(np.float16) for n, v in values.items()}
+        graph = tf.Graph()
+        with graph.as_default():
+            variables = [tf.compat.v1.Variable(v, name=scope + n) for n, v in values.items()]
+            saver = tf.compat.v1.train.Saver(variables)
+            with tf.compat.v1.Session() as session:
+                session.run(tf.compat.v1.global_variables_initializer())
+                saver.save(session, os.path.join(out_dir, name, "model.ckpt"))
+
+
+def test_tf1_checkpoint_mistakes(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, __file__, "--tf1-write", str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for name, (_, codes) in TF1_MISTAKES.items():
+        (pair,) = diff(str(TF1), str(tmp_path / name / "model.ckpt")).pairs
+        assert (pair.verdict, [f.code for f in pair.findings]) == ("explained", codes), name
+        if name == "candidate_transposed":
+            assert [(f.data["role"], f.data["gates"]) for f in pair.findings] == [("recurrent_kernel", ["candidate"])]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--keras-outputs":
+        _keras_outputs_main(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--tf1-write":
+        _tf1_write_main(sys.argv[2])

@@ -46,6 +46,11 @@ SAMPLES = {
         "TFLite model (float32) of Keras 3 GRU 'once' (3->4) unrolled over a single time step: the converter folds "
         "the zero initial state, so no recurrent kernel is left in the file; gruinspect reports it and lists no cell",
         1, 3, [("once", 4, True, True)], False),
+    "tflite_tfkeras_bidi": (
+        "TFLite model (float32) of a tf-keras 2.21 model: Bidirectional 'bidi' of GRU 'gru' (3->5, reset_after=False, "
+        "unrolled over 4 steps: the state-side gate bands come from SPLIT_V, the backward half reads REVERSE_V2 "
+        "of the input) then GRU 'after' (10->4, reset_after=False, WHILE loop)",
+        4, 3, [("bidi", 5, False, True, "bidirectional"), ("after", 4, False, False)], False),
     "tflite_sequence_gru_op": (
         "TFLite model holding the experimental custom operator UNIDIRECTIONAL_SEQUENCE_GRU (input [5, 1, 3], "
         "state [1, 4], gate_weight [8, 7], gate_bias [8], candidate_weight [4, 7], candidate_bias [4]), written "
@@ -59,6 +64,8 @@ def _generate(name: str, folder: Path) -> dict:
     entry_file = folder.parent / (".%s.entry.json" % name)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_USE_LEGACY_KERAS", None)
+    if name.startswith("tflite_tfkeras"):
+        env["TF_USE_LEGACY_KERAS"] = "1"
     try:
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write", name, str(folder),
                                str(entry_file)], env=env, capture_output=True, text=True, timeout=600)
@@ -87,9 +94,12 @@ def build(name: str, keras):
     _, steps, input_size, grus, _ = SAMPLES[name]
     x = keras.Input((steps, input_size), batch_size=1, name="x")
     h = x
-    for layer, units, reset_after, unroll in grus:
-        h = keras.layers.GRU(units, reset_after=reset_after, unroll=unroll, return_sequences=True,
-                             name=layer)(h)
+    for layer, units, reset_after, unroll, *wrap in grus:
+        if wrap:
+            gru = keras.layers.GRU(units, reset_after=reset_after, unroll=unroll, return_sequences=True, name="gru")
+            h = keras.layers.Bidirectional(gru, name=layer)(h)
+        else:
+            h = keras.layers.GRU(units, reset_after=reset_after, unroll=unroll, return_sequences=True, name=layer)(h)
     return keras.Model(x, h, name=name)
 
 
@@ -169,10 +179,13 @@ def _child_main(name: str, folder: Path, entry_file: Path) -> None:
     if name == "tflite_sequence_gru_op":
         entry_file.write_text(json.dumps(_write_sequence_gru_op(name, folder), indent=1))
         return
-    import keras
     import numpy as np
     import tensorflow as tf
 
+    if name.startswith("tflite_tfkeras"):
+        import tf_keras as keras
+    else:
+        import keras
     description, steps, input_size, grus, int8 = SAMPLES[name]
     seed = 3000 + sorted(SAMPLES).index(name)
     keras.utils.set_random_seed(seed)
@@ -196,18 +209,25 @@ def _child_main(name: str, folder: Path, entry_file: Path) -> None:
     names = [d["name"] for d in interpreter.get_tensor_details()]
     cells = []
     in_size = input_size
-    for layer, units, reset_after, unroll in grus:
-        cell = model.get_layer(layer).cell
-        for role, var in (("kernel", cell.kernel), ("recurrent_kernel", cell.recurrent_kernel), ("bias", cell.bias)):
-            arrays["keras/%s/%s" % (layer, role)] = np.asarray(var)
-        if not (unroll and steps == 1):
-            cells.append({
-                "name": _scope(names, layer), "layout": "tflite-recovered-gru", "input_size": in_size, "units": units,
-                "reset_after": reset_after, "dtype": "float32", "activation": "tanh", "recurrent_activation": "sigmoid",
-                "config_source": "operator graph (LOGISTIC / TANH)", "use_bias": True, "keras_layer": layer,
-                "form": "unrolled" if unroll else "while", "int8": bool(int8 and units * in_size * 3 >= 1024),
-            })
-        in_size = units
+    for layer, units, reset_after, unroll, *wrap in grus:
+        parts = [(layer, model.get_layer(layer))]
+        if wrap:
+            outer = model.get_layer(layer)
+            parts = [("%s/%s" % (layer, sub.name), sub) for sub in (outer.forward_layer, outer.backward_layer)]
+        for path, keras_layer in parts:
+            cell = keras_layer.cell
+            for role, var in (("kernel", cell.kernel), ("recurrent_kernel", cell.recurrent_kernel),
+                              ("bias", cell.bias)):
+                arrays["keras/%s/%s" % (path, role)] = np.asarray(var)
+            if not (unroll and steps == 1):
+                cells.append({
+                    "name": _scope(names, path.rsplit("/", 1)[-1]), "layout": "tflite-recovered-gru",
+                    "input_size": in_size, "units": units, "reset_after": reset_after, "dtype": "float32",
+                    "activation": "tanh", "recurrent_activation": "sigmoid",
+                    "config_source": "operator graph (LOGISTIC / TANH)", "use_bias": True, "keras_layer": path,
+                    "form": "unrolled" if unroll else "while", "int8": bool(int8 and units * in_size * 3 >= 1024),
+                })
+        in_size = units * len(parts)
     np.savez(folder / "expected.npz", **arrays)
     entry = {"name": name, "path": "%s/model.tflite" % name, "format": "tflite", "description": description,
              "writer": "tf.lite.TFLiteConverter (TensorFlow %s, Keras %s)" % (tf.__version__, keras.__version__),

@@ -101,9 +101,17 @@ def test_reader_matches_tensorflows_flatbuffer_reader(entry):
             assert len(sg.operators) == len(rsg.operators)
             for op, rop in zip(sg.operators, rsg.operators):
                 code = ref.operatorCodes[rop.opcodeIndex]
-                builtin = tflite.BUILTIN_OPERATORS[max(code.builtinCode, code.deprecatedBuiltinCode)]
+                number = max(code.builtinCode, code.deprecatedBuiltinCode)
+                builtin = tflite.BUILTIN_OPERATORS.get(number, f"BUILTIN_{number}")
                 assert op.opcode == (code.customCode.decode() if builtin == "CUSTOM" else builtin)
                 assert list(op.inputs) == list(rop.inputs) and list(op.outputs) == list(rop.outputs)
+
+
+def test_operator_names_are_tensorflows():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    assert {code: names[code] for code in tflite.BUILTIN_OPERATORS} == tflite.BUILTIN_OPERATORS
 
 
 @pytest.mark.parametrize("entry", [p for p in TFLITE if p.id == "tflite_int8"], ids=["tflite_int8"])

@@ -11,6 +11,10 @@ int8; ``sample_checkpoints/samples_tflite.py``):
   (SPLIT or STRIDED_SLICE) and, for the state, ``FULLY_CONNECTED(h, W_h [3H, H], b_h [3H])``
   (reset_after=True) or ``FULLY_CONNECTED(h, W_h [2H, H])`` plus ``FULLY_CONNECTED(r * h,
   U_c [H, H])`` (reset_after=False). Weights are [out, in]: the Keras kernels transposed.
+* tf-keras GRUs convert to the same steps, except that the state-side bands come from SPLIT_V
+  (one size -1) and the cuDNN-compatible reset_after=True loop leaves its tensors unscoped
+  (``while/Tanh``), so such a cell is named by its subgraph. Bidirectional halves are two loops
+  (or two unrolled chains), the backward one reading REVERSE_V2 of the input.
 * ``z = LOGISTIC(x_z + h_z)``, ``r = LOGISTIC(x_r + h_r)``, ``c = TANH(x_c + r * h_c)`` or
   ``TANH(x_c + FC(r * h))``, ``h' = z * h + (1 - z) * c`` as ``ADD(MUL(z, h), MUL(SUB(1, z), c))``.
 * Dynamic-range int8 keeps the float graph and stores weights of 1024 or more elements as int8
@@ -141,7 +145,11 @@ def _band(g: _Graph, store, t: int) -> _Term | None:
             return _Term(fc, k * total // n, (k + 1) * total // n)
         if op.opcode == "SPLIT_V":
             sizes, axis = g.ints(store, op.inputs[1]), g.ints(store, op.inputs[2])
-            if not sizes or axis is None or axis[0] % rank != rank - 1 or any(s < 0 for s in sizes):
+            if not sizes or axis is None or axis[0] % rank != rank - 1:
+                return None
+            if sizes.count(-1) == 1:  # SPLIT_V: one size of -1 takes what the others leave
+                sizes[sizes.index(-1)] = total - sum(x for x in sizes if x != -1)
+            if any(x < 0 for x in sizes) or sum(sizes) != total:
                 return None
             k = op.outputs.index(t)
             return _Term(fc, sum(sizes[:k]), sum(sizes[: k + 1]))
@@ -283,9 +291,13 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
         return []
     cells: list[GruCell] = []
     names: dict[str, int] = {}
+    loops = _loop_scopes(model)
     for sg in model.subgraphs:
         g = _Graph(model, sg)
         steps = [s for s in (_step(g, store, op) for op in sg.operators if op.opcode == "TANH") if s is not None]
+        for s in steps:
+            if sg.index in loops and (not s.scope or s.scope.split("/")[0] == "while"):
+                s.scope = loops[sg.index]  # tf-keras names body tensors `while/...`: take the WHILE op's scope
         full = [s for s in steps if s.h is not None]
         folded = [s for s in steps if s.h is None]
         used_folded: set[int] = set()
@@ -311,6 +323,22 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
                 f"and that no later step follows (an unrolled GRU of one time step): its input kernel and biases "
                 f"are in the file but the recurrent kernel is not, so it is not listed as a cell")
     return cells
+
+
+def _loop_scopes(model) -> dict[int, str]:
+    """{body subgraph index: the op scope of the WHILE operator running it}."""
+    from ..formats.tflite import option
+
+    out = {}
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            if op.opcode == "WHILE" and op.outputs:
+                # WhileOptions: 0 cond_subgraph_index, 1 body_subgraph_index. The loop's outputs are
+                # named `<scope>/while...`, or just `while`, when the inputs still carry `<scope>/...`.
+                names = [sg.tensors[t].name.split(";")[0] for t in list(op.outputs) + list(op.inputs) if t >= 0]
+                name = next((n for n in names if "/" in n), names[0] if names else "")
+                out[option(op, 1, "i", -1)] = name.split("/while")[0] if "/while" in name else name.rsplit("/", 1)[0]
+    return out
 
 
 def _feeds(g: _Graph, t: int, step: _Step) -> bool:
@@ -411,7 +439,8 @@ def _cell(store, g: _Graph, s: _Step, problems: list[str], names: dict[str, int]
     if len(dtypes) != 1:
         problems.append(f"{s.scope} in subgraph {s.sg} mixes dtypes {sorted(dtypes)}")
         return None
-    name = s.scope or f"subgraph{s.sg}"
+    # tf-keras' cuDNN-compatible GRU function leaves its tensors unscoped (`while/Tanh`): say where it is
+    name = s.scope if "/" in s.scope else f"subgraph{s.sg}/{s.scope or 'gru'}"
     names[name] = names.get(name, 0) + 1
     if names[name] > 1:
         name = f"{name}#{names[name]}"
@@ -453,6 +482,6 @@ SPEC = LayoutSpec(
         ConventionRow(True, "sigmoid", "tanh", "two", "TFLite model of a Keras GRU(reset_after=True)"),
         ConventionRow(False, "sigmoid", "tanh", "one", "TFLite model of a Keras GRU(reset_after=False)"),
     ),
-    samples=("tflite_while", "tflite_unrolled", "tflite_int8"),
+    samples=("tflite_while", "tflite_unrolled", "tflite_int8", "tflite_tfkeras_bidi"),
     transforms={TRANSFORM: (Ref(f"{__name__}:transposed"), Ref(f"{__name__}:transposed_inverse"))},
 )

@@ -132,7 +132,7 @@ class StandIn:
         self._gi_items[f"@{name}"] = value
 
     def __call__(self, *args, **kwargs):
-        raise _refusal(self._gi_class + " (an object built from the file)")
+        raise UnsafePickleError(self._gi_class + " (an object built from the file)")
 
     def state_dict(self) -> dict:
         """The recorded attributes, whatever form the file gave them in."""
@@ -156,11 +156,7 @@ class _RefusingClass(type):
     """Metaclass of the stand-in classes: calling the class (REDUCE, INST, OBJ) is refused."""
 
     def __call__(cls, *args, **kwargs):
-        raise _refusal(cls._gi_class)
-
-
-def _refusal(name: str) -> UnsafePickleError:
-    return UnsafePickleError(name)
+        raise UnsafePickleError(cls._gi_class)
 
 
 class _Allowed:
@@ -183,9 +179,6 @@ class _Allowed:
 
     def __setstate__(self, state):
         raise _Bad(f"it modifies {self.name}")
-
-    def __reduce__(self):  # pragma: no cover - never pickled
-        raise TypeError("not picklable")
 
 
 def _ints(value, what: str) -> tuple[int, ...]:
@@ -220,7 +213,7 @@ def _rebuild_parameter(data, *rest):
 def _rebuild_from_type_v2(func, new_type, args, state=None):
     # torch/_tensor.py: `ret = func(*args)`, then the subclass and its state are applied.
     if not isinstance(func, _Allowed) or func.name not in _TENSOR_BUILDERS:
-        raise _refusal(getattr(func, "name", None) or getattr(func, "_gi_class", repr(type(func).__name__)))
+        raise UnsafePickleError(getattr(func, "name", None) or getattr(func, "_gi_class", repr(type(func).__name__)))
     return func(*args)
 
 
@@ -231,9 +224,9 @@ def _reconstructor(cls, base=None, state=None):
     # copyreg._reconstructor(cls, base, state) is `base.__new__(cls, state)` and, unless base is
     # object, `base.__init__(obj, state)`: only the plain-object form builds an inert stand-in.
     if not isinstance(cls, _RefusingClass):
-        raise _refusal(f"copyreg._reconstructor on {getattr(cls, 'name', type(cls).__name__)}")
+        raise UnsafePickleError(f"copyreg._reconstructor on {getattr(cls, 'name', type(cls).__name__)}")
     if base is not None and getattr(base, "_gi_class", None) not in _OBJECT:
-        raise _refusal(getattr(base, "_gi_class", None) or getattr(base, "name", None) or type(base).__name__)
+        raise UnsafePickleError(getattr(base, "_gi_class", None) or getattr(base, "name", None) or type(base).__name__)
     return cls.__new__(cls)
 
 

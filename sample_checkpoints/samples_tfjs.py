@@ -61,31 +61,33 @@ SAMPLES = {
 # --------------------------------------------------------------------------- driver side
 
 
-def _generate(name: str, folder: Path) -> dict:
-    entry_file = folder.parent / (".%s.entry.json" % name)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1")
-    try:
-        proc = subprocess.run(
-            [TFJS_PYTHON, str(Path(__file__).resolve()), "--write", name, str(folder), str(entry_file)],
-            env=env, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError("writing sample %s failed:\n%s" % (name, proc.stderr[-4000:]))
-        return json.loads(entry_file.read_text())
-    finally:
-        if entry_file.exists():
-            entry_file.unlink()
+def child_generators(script: str, samples: dict, python_of, env_of) -> dict:
+    """``{name: generate(folder)}`` running ``python_of(name) script --write NAME FOLDER ENTRY_JSON``
+    in the environment ``env_of(name)`` and returning the manifest entry the child wrote
+    (shared by samples_tfjs.py and samples_tflite.py; ``samples[name][0]`` is the description)."""
+    def generator(name):
+        def generate(folder: Path) -> dict:
+            folder = Path(folder)
+            entry_file = folder.parent / (".%s.entry.json" % name)
+            try:
+                proc = subprocess.run([python_of(name), script, "--write", name, str(folder), str(entry_file)],
+                                      env=env_of(name), capture_output=True, text=True, timeout=600)
+                if proc.returncode != 0:
+                    raise RuntimeError("writing sample %s failed:\n%s" % (name, proc.stderr[-4000:]))
+                return json.loads(entry_file.read_text())
+            finally:
+                if entry_file.exists():
+                    entry_file.unlink()
+
+        generate.__name__ = "gen_" + name
+        generate.__doc__ = samples[name][0]
+        return generate
+
+    return {name: generator(name) for name in samples}
 
 
-def _generator(name):
-    def generate(folder: Path) -> dict:
-        return _generate(name, Path(folder))
-
-    generate.__name__ = "gen_" + name
-    generate.__doc__ = SAMPLES[name][0]
-    return generate
-
-
-GENERATORS = {name: _generator(name) for name in SAMPLES}
+GENERATORS = child_generators(str(Path(__file__).resolve()), SAMPLES, lambda name: TFJS_PYTHON,
+                              lambda name: dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1"))
 
 
 # --------------------------------------------------------------------------- child side

@@ -22,9 +22,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from samples_tfjs import child_generators  # noqa: E402 - the shared child-process driver
 
 # name -> (description, time steps, input size, [(layer, units, reset_after, unroll)], int8)
 SAMPLES = {
@@ -60,33 +62,15 @@ SAMPLES = {
 }
 
 
-def _generate(name: str, folder: Path) -> dict:
-    entry_file = folder.parent / (".%s.entry.json" % name)
+def _env(name: str) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_USE_LEGACY_KERAS", None)
     if name.startswith("tflite_tfkeras"):
         env["TF_USE_LEGACY_KERAS"] = "1"
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write", name, str(folder),
-                               str(entry_file)], env=env, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError("writing sample %s failed:\n%s" % (name, proc.stderr[-4000:]))
-        return json.loads(entry_file.read_text())
-    finally:
-        if entry_file.exists():
-            entry_file.unlink()
+    return env
 
 
-def _generator(name):
-    def generate(folder: Path) -> dict:
-        return _generate(name, Path(folder))
-
-    generate.__name__ = "gen_" + name
-    generate.__doc__ = SAMPLES[name][0]
-    return generate
-
-
-GENERATORS = {name: _generator(name) for name in SAMPLES}
+GENERATORS = child_generators(str(Path(__file__).resolve()), SAMPLES, lambda name: sys.executable, _env)
 
 
 def build(name: str, keras):

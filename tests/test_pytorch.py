@@ -365,13 +365,21 @@ def test_views_of_one_flat_storage_read_by_offset_and_stride():
         assert store.bytes_read - before == value.nbytes  # just its own part of the flat buffer
 
 
-def test_transposed_view_reads_by_stride(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_views_into_shared_storages_read_by_offset_and_stride(tmp_path, legacy):
+    """Slices, transposes and rows of one storage, in float64, float16 and bfloat16, in both formats."""
     torch = _torch()
-    w = torch.arange(24, dtype=torch.float32).reshape(4, 6)
-    torch.save({"a.weight_ih": w.t(), "b": w[1:, 2:5]}, tmp_path / "views.pt")
-    with open_store(str(tmp_path / "views.pt")) as store:
-        assert np.array_equal(store.read("a.weight_ih"), w.t().numpy())
-        assert np.array_equal(store.read("b"), w[1:, 2:5].numpy())
+    w = torch.arange(60, dtype=torch.float64).reshape(6, 10)
+    state = {"a": w[1:4, 2:7], "b": w.t(), "c": w[5], "h": torch.arange(12, dtype=torch.float16).reshape(3, 4).t(),
+             "bf": torch.linspace(-1, 1, 3, dtype=torch.bfloat16)}
+    path = tmp_path / "views.pt"
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    reference = torch.load(path, weights_only=True)
+    with open_store(str(path)) as store:
+        assert store.format == ("pytorch-legacy" if legacy else "pytorch-zip")
+        assert len({store.metadata["tensor_storages"][k] for k in "abc"}) == 1
+        for name, tensor in reference.items():
+            assert _same_bytes(store.read(name), tensor), name
 
 
 def test_samples_exist_on_disk():

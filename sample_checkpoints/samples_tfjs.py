@@ -36,7 +36,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 TFJS_PYTHON = os.environ.get("TFJS_PYTHON", "/work/venv-tfjs/bin/python")
 
 # name -> (description, shard size in bytes, quantization map)

@@ -271,9 +271,6 @@ def _cone(g: _Graph, t: int, stop: set[int]) -> list:
     return out
 
 
-_SCOPE_END = re.compile(r"/(while|gru_cell(_\d+)?|TensorArray[^/]*|[A-Za-z]+)(/.*)?$")
-
-
 def _scope(name: str) -> str:
     name = name.split(";")[0]
     if "/while/" in name:

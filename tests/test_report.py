@@ -236,3 +236,13 @@ def test_plot_writes_pngs_per_cell(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["plots.json"]
     assert json.loads((out / "plots.json").read_text())["cells"] == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it fails
+    result = run_cli("plot", SAMPLES / "tf1_gru_single" / "model.ckpt", "--out", tmp_path / "figs", exit_code=2)
+    assert "pip install 'gruinspect[plot]'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "figs").exists()
+

@@ -15,9 +15,9 @@ import numpy as np
 from ..blocks import select_cells
 from ..cell import GATES, ROLES
 from ..errors import MissingDependencyError
-from ..splitting import safe_name, unique_names
 from ..listing import open_cells
 from ..output import OutputFolder, check_output_folder
+from ..splitting import safe_name, unique_names
 from .figures import PNG_MAX_SIDE, ROLE_COLORS, ROLE_TITLES, CellFigures, summary_line, tau_labels
 
 FILES = ("blocks.png", "histograms.png", "health.png")

@@ -949,7 +949,9 @@ def file_cases(sample: Sample, *, truncation: str = ANY, target: Path | None = N
     for k in _spread(size, 16 if sample.full else 6):
         if k < size:
             yield Case(f"{fmt}/{sample.name}/{target.name}-truncated-{k}", f"{target} truncated to {k} of {size} bytes",
-                       on_copy(lambda f, k=k: truncate(f, k)), fmt, expect=truncation)
+                       on_copy(lambda f, k=k: truncate(f, k)), fmt, expect=truncation,
+                       why="a format without a generator of its own: a cut past everything its reader needs "
+                           "(trailing free space or padding) leaves a readable file, an earlier cut must be refused")
     for bit in sorted(rng.sample(range(size * 8), min(24 if sample.full else 8, size * 8))):
         yield Case(f"{fmt}/{sample.name}/{target.name}-flip-{bit}", f"bit {bit} of {target} flipped",
                    on_copy(lambda f, bit=bit: flip(f, bit)), fmt, expect=ANY,

@@ -216,7 +216,10 @@ def test_bad_input(case, scratch):
         if expect == ON_READ:
             expect = ANY if command == "list" else ERROR
         if expect == ANY:
-            assert case.why, f"{case.case_id}: a case that accepts exit 0 or 2 must say why both are right"
+            # ON_READ cases accept both for list by design: list reads no tensor data, so a defect in
+            # the data shows only when it is read (or at open, when it lies in what open reads).
+            assert case.expect != ANY or case.why, \
+                f"{case.case_id}: a case that accepts exit 0 or 2 must say why both are right"
             assert result.exit_code in (0, 2), f"{case.case_id} {command}: exit {result.exit_code}\n{result.stderr}"
             assert "Traceback" not in result.stderr
             expect = ERROR if result.exit_code == 2 else OK

@@ -84,7 +84,8 @@ def install() -> Callable[[], None]:
     def restore() -> None:
         global _ending, _pending
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            # None: a handler set outside Python, which cannot be put back; the default is closest
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         _ending = _pending = None
 
     return restore

@@ -54,8 +54,9 @@ def write_text(path: str, text: str) -> None:
     Missing parent folders are created (and removed again if the write fails).
     """
     folder = os.path.dirname(os.path.abspath(path))
-    created = _make_parents(folder, path)
+    created: list[str] = []
     try:
+        created = _make_parents(folder, path)
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)[:100]}.", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -42,6 +42,9 @@ with atheris.instrument_imports(include=["gruinspect"]):
     import gruinspect.formats.pytorch  # noqa: F401 - readers imported lazily elsewhere get coverage too
     import gruinspect.formats.safetensors  # noqa: F401
     import gruinspect.layouts.pytorch_gru  # noqa: F401
+    import gruinspect.output
+    import gruinspect.splitting
+    import gruinspect.verify
 
 import badinput  # noqa: E402  (the corpus helpers: table writer, entry encoder)
 
@@ -255,6 +258,28 @@ def target_any_file(data: bytes) -> None:
     _open_and_consume(str(path))
 
 
+def _split_folder() -> Path:
+    """A real split of a bundled sample in WORK (made once), whose manifest the target replaces."""
+    folder = WORK / "split"
+    if not folder.exists():
+        gruinspect.splitting.split(str(SAMPLES / "tf1_gru_single" / "model.ckpt"), str(folder))
+    return folder
+
+
+def target_export_manifest(data: bytes) -> None:
+    """The fuzzer's bytes as the manifest.json of a real split, read and checked as `verify --exported`."""
+    folder = _split_folder()
+    (folder / gruinspect.output.MANIFEST).write_bytes(data)
+    try:
+        gruinspect.verify.verify(str(SAMPLES / "tf1_gru_single" / "model.ckpt"), exported=str(folder),
+                                 oracle="numpy", steps=1, batch=1)
+    except GruInspectError:
+        pass
+
+
+target_export_manifest.seed_bytes = lambda: (_split_folder() / gruinspect.output.MANIFEST).read_bytes()
+
+
 TARGETS = {
     "wire": target_wire,
     "table": target_table,
@@ -285,6 +310,7 @@ TARGETS = {
     "onnx-external-data": _file_target("onnx_helper_lbr0_external", "weights.bin"),
     "onnx-loop": _file_target("onnx_tf2onnx_loop", "model.onnx"),
     "any-file": target_any_file,
+    "export-manifest": target_export_manifest,
 }
 
 

@@ -48,6 +48,10 @@ SAMPLES = {
         "TFLite model (float32) of Keras 3 GRU 'once' (3->4) unrolled over a single time step: the converter folds "
         "the zero initial state, so no recurrent kernel is left in the file; gruinspect reports it and lists no cell",
         1, 3, [("once", 4, True, True)], False),
+    "tflite_float16": (
+        "TFLite model with float16 weights (Optimize.DEFAULT, supported_types=[float16]) of Keras 3 GRU 'half' (3->5, "
+        "reset_after=True, WHILE loop): every constant stored float16 and widened by DEQUANTIZE operators",
+        4, 3, [("half", 5, True, False)], "float16"),
     "tflite_tfkeras_bidi": (
         "TFLite model (float32) of a tf-keras 2.21 model: Bidirectional 'bidi' of GRU 'gru' (3->5, reset_after=False, "
         "unrolled over 4 steps: the state-side gate bands come from SPLIT_V, the backward half reads REVERSE_V2 "
@@ -179,6 +183,8 @@ def _child_main(name: str, folder: Path, entry_file: Path) -> None:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if int8:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if int8 == "float16":
+        converter.target_spec.supported_types = [tf.float16]
     content = converter.convert()
     (folder / "model.tflite").write_bytes(content)
     xs = rng.normal(size=(1, steps, input_size)).astype(np.float32)
@@ -189,6 +195,8 @@ def _child_main(name: str, folder: Path, entry_file: Path) -> None:
     tflite_out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     keras_out = np.asarray(model(xs))
     assert np.max(np.abs(tflite_out - keras_out)) < (5e-2 if int8 else 1e-5), np.max(np.abs(tflite_out - keras_out))
+    dtype = "float16" if int8 == "float16" else "float32"
+    int8 = int8 is True
     arrays = {"input": xs, "keras_output": keras_out, "tflite_output": tflite_out}
     names = [d["name"] for d in interpreter.get_tensor_details()]
     cells = []
@@ -206,7 +214,7 @@ def _child_main(name: str, folder: Path, entry_file: Path) -> None:
             if not (unroll and steps == 1):
                 cells.append({
                     "name": _scope(names, path.rsplit("/", 1)[-1]), "layout": "tflite-recovered-gru",
-                    "input_size": in_size, "units": units, "reset_after": reset_after, "dtype": "float32",
+                    "input_size": in_size, "units": units, "reset_after": reset_after, "dtype": dtype,
                     "activation": "tanh", "recurrent_activation": "sigmoid",
                     "config_source": "operator graph (LOGISTIC / TANH)", "use_bias": True, "keras_layer": path,
                     "form": "unrolled" if unroll else "while", "int8": bool(int8 and units * in_size * 3 >= 1024),

@@ -38,7 +38,7 @@ def _tf_model(path):
 
 def test_samples_cover_while_unrolled_int8_and_folding():
     names = {p.id for p in TFLITE}
-    assert {"tflite_while", "tflite_unrolled", "tflite_int8", "tflite_one_step"} <= names
+    assert {"tflite_while", "tflite_unrolled", "tflite_int8", "tflite_one_step", "tflite_float16"} <= names
     forms = {(c["form"], c["reset_after"], c["int8"]) for p in RECOVERED for c in p.values[0]["cells"]}
     assert {("while", True, False), ("while", False, False), ("unrolled", True, False), ("unrolled", False, False),
             ("while", True, True), ("unrolled", False, True)} <= forms
@@ -168,7 +168,9 @@ def test_blocks_are_the_keras_weights(entry):
             for (gate, role), value in blocks.items():
                 original = _keras_block(expected, want["keras_layer"], gate, role, cell.units)
                 tensor = cell.block(gate, role).source.tensor
-                if tensor in quant:
+                if cell.dtype == "float16":
+                    assert np.array_equal(value, original.astype(np.float16)), (cell.name, gate, role)
+                elif tensor in quant:
                     step = np.asarray(quant[tensor]["scale"])  # one per output row = per block column
                     k = cell.block(gate, role).source.index[0]
                     half = step[k[0]:k[1]] / 2 + 1e-7

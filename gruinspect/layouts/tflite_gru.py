@@ -184,9 +184,10 @@ def _step(g: _Graph, store, tanh) -> _Step | None:
     c = tanh.outputs[0]
     for mul in g.uses(c, "MUL"):
         sub = g.op(_other(mul, c), "SUB")
-        if sub is None or not g.const(sub.inputs[0]):
+        one_name = _const_name(g, sub.inputs[0]) if sub is not None else None
+        if one_name is None:
             continue
-        one = store.read_raw(g.tensor(sub.inputs[0]).store_name)
+        one = store.read_raw(one_name)
         if one.size != 1 or float(one.reshape(-1)[0]) != 1.0:
             continue
         z = sub.inputs[1]
@@ -479,6 +480,6 @@ SPEC = LayoutSpec(
         ConventionRow(True, "sigmoid", "tanh", "two", "TFLite model of a Keras GRU(reset_after=True)"),
         ConventionRow(False, "sigmoid", "tanh", "one", "TFLite model of a Keras GRU(reset_after=False)"),
     ),
-    samples=("tflite_while", "tflite_unrolled", "tflite_int8", "tflite_tfkeras_bidi"),
+    samples=("tflite_while", "tflite_unrolled", "tflite_int8", "tflite_float16", "tflite_tfkeras_bidi"),
     transforms={TRANSFORM: (Ref(f"{__name__}:transposed"), Ref(f"{__name__}:transposed_inverse"))},
 )

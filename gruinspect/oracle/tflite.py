@@ -106,10 +106,12 @@ def recovered_gru_oracle(cell, tensors, xs, h0, acts) -> OracleRun:
     step = cell.config.get("step")
     if not step or step.get("h") is None:
         raise NotExpressible("the cell records no runnable step of its file")
-    if cell.dtype != "float32":
+    if cell.dtype not in ("float32", "float16"):
         raise NotExpressible(f"TFLite float kernels run float32, not {cell.dtype}")
     hs = run_steps(step["path"], step, xs, h0, dequantize=True)
     notes = []
+    if cell.dtype == "float16":
+        notes.append("float16 weights: the file's DEQUANTIZE operators widen them, so the step runs in float32")
     quantized = cell.config.get("quantized") or {}
     if quantized:
         deployed = run_steps(step["path"], step, xs, h0, dequantize=False)

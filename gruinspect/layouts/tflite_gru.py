@@ -316,11 +316,23 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
         for f in folded:
             if id(f) in used_folded or any(_feeds(g, f.h_new, c) for c in full):
                 continue
-            problems.append(
-                f"{f.scope} in subgraph {sg.index} is a GRU step whose initial state the converter folded to zero "
-                f"and that no later step follows (an unrolled GRU of one time step): its input kernel and biases "
-                f"are in the file but the recurrent kernel is not, so it is not listed as a cell")
+            problems.append(_folded_problem(g, f))
     return cells
+
+
+def _folded_problem(g: _Graph, f: _Step) -> str:
+    """What is left of a GRU whose only step the converter folded with the zero initial state."""
+    x_fc = f.terms[("candidate", "x")].fc
+    kept = [f"input kernel {_const_name(g, x_fc.inputs[1])}"]
+    if len(x_fc.inputs) > 2 and _const_name(g, x_fc.inputs[2]):
+        kept.append(f"input bias {_const_name(g, x_fc.inputs[2])}")
+    folded = sorted({g.tensor(t.const).store_name for (gate, side), t in f.terms.items()
+                     if side == "h" and t.const is not None and g.tensor(t.const).store_name})
+    if folded:
+        kept.append(f"the recurrent bias as per-gate constants {', '.join(folded)}")
+    return (f"{f.scope} in subgraph {g.sg.index} is a GRU step whose initial state the converter folded to zero and "
+            f"that no later step follows (an unrolled GRU of one time step): the file keeps its {'; '.join(kept)}, "
+            f"but the recurrent kernel is not in the file at all, so it is not listed as a cell")
 
 
 def _loop_scopes(model) -> dict[int, str]:

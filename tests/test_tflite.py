@@ -297,3 +297,22 @@ def test_the_interpreter_does_not_register_the_custom_operator():
     with pytest.raises((RuntimeError, ValueError), match="UNIDIRECTIONAL_SEQUENCE_GRU"):
         interpreter = tf.lite.Interpreter(model_path=str(SAMPLES / "tflite_sequence_gru_op" / "model.tflite"))
         interpreter.allocate_tensors()
+
+
+@pytest.mark.parametrize("entry", RECOVERED)
+def test_list_reads_operator_parameters_never_weights(entry, monkeypatch):
+    """Recovery reads the small constants that are operator parameters in TFLite (split axes,
+    slice bounds, the 1 of ``1 - z``), never a weight: ``list`` stays a metadata read."""
+    read = []
+    original = tflite.TfliteStore.read_raw
+
+    def spy(self, name):
+        value = original(self, name)
+        read.append((name, value.nbytes))
+        return value
+
+    monkeypatch.setattr(tflite.TfliteStore, "read_raw", spy)
+    with open_cells(sample_path(entry)) as (_, inventory):
+        weights = {t for c in inventory.cells for t in c.tensors.values()}
+    assert read and not {name for name, _ in read} & weights
+    assert max(n for _, n in read) <= 16

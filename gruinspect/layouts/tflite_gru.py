@@ -26,7 +26,8 @@ int8; ``sample_checkpoints/samples_tflite.py``):
 
 Which gate is which is read from the graph, not assumed from the column order: z is the
 logistic that gates the old state, r the one that gates the candidate's recurrent term, and each
-term's columns come from its SPLIT index or STRIDED_SLICE bounds. Cells are named by the op
+term's columns come from its SPLIT index or STRIDED_SLICE bounds (tiny constants that are operator
+parameters: the only tensor data ``list`` reads here, never a weight). Cells are named by the op
 scope of the step (``functional_1/g_1``, as the converter wrote it).
 """
 from __future__ import annotations

@@ -29,7 +29,7 @@ from __future__ import annotations
 from ..cell import GruCell, stacked_blocks, vector_blocks
 from ._common import common_dtype
 from ._onnx import canonical
-from .spec import Activations, LayoutSpec, Oracle, Ref
+from .spec import Activations, ConventionRow, LayoutSpec, Oracle, Ref
 
 LAYOUT = "onnx-loop-gru"
 _ACTIVATION_OPS = {"Sigmoid", "HardSigmoid", "Tanh", "Relu", "Softsign", "Softplus", "Elu"}
@@ -292,5 +292,10 @@ SPEC = LayoutSpec(
     oracle=Oracle(Ref("gruinspect.oracle.onnxruntime:loop_oracle"), needs=("onnx", "onnxruntime"),
                   install="pip install 'gruinspect[onnx]'"),
     default_activations=Activations("tanh", "sigmoid"),
+    conventions=(
+        ConventionRow(True, "sigmoid", "tanh", "two", "a Keras 3 GRU lowered into an ONNX Loop by tf2onnx"),
+        ConventionRow(False, "sigmoid", "tanh", "one",
+                      "a Keras 3 GRU(reset_after=False) lowered into an ONNX Loop by tf2onnx"),
+    ),
     samples=("onnx_tf2onnx_loop", "onnx_tf2onnx_loop_reset_before"),
 )

@@ -59,7 +59,11 @@ MUTANTS = [
              "    if True:\n        c = act(pre(\"candidate\") + r * rec(\"candidate\"))"),),
            ("tests/test_tf1_cells.py", "tests/test_verify.py")),
     Mutant("non-atomic-replace", "split --force deletes the old folder, then renames the new one into place",
-           (("gruinspect/output.py", "_exchange(", "_delete_then_rename("),),
+           (("gruinspect/_rename.py",
+             "        if os.path.lexists(target):\n            try:\n                if _renameat2(new, target, _RENAME_EXCHANGE):",
+             "        if os.path.lexists(target):\n            shutil.rmtree(target)\n            os.rename(new, target)\n"
+             "            return\n            try:\n                if _renameat2(new, target, _RENAME_EXCHANGE):"),
+            ("gruinspect/_rename.py", "import os\n", "import os\nimport shutil\n")),
            ("tests/test_output.py",)),
 ]
 

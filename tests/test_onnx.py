@@ -302,3 +302,18 @@ def test_lbr0_converts_exactly_to_keras_with_the_candidate_biases_summed(tmp_pat
         assert cell["verdict"] == "exact-with-note" and cell["reset_after"] is False
         assert any(n["short"] == "biases summed" for n in cell["notes"])
         assert "candidate" in cell["target"]["recurrent_bias_moved_to_input"]
+
+
+def test_activations_without_a_canonical_equal_verify_against_onnxruntime(tmp_path):
+    """HardSigmoid(alpha=0.3, beta=0.6) is neither Keras hard sigmoid; LeakyRelu has no Keras name."""
+    rng = np.random.default_rng(4)
+    W, R = (numpy_helper.from_array(rng.normal(0, 0.7, s).astype(np.float32), n)
+            for n, s in (("W", (1, 6, 3)), ("R", (1, 6, 2))))
+    node = _gru_node(activations=["HardSigmoid", "LeakyRelu"], activation_alpha=[0.3, 0.05], activation_beta=[0.6])
+    path = _model(tmp_path, [W, R], [node], [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None, 3])])
+    (cell,) = list_cells(str(path)).cells
+    assert (cell.recurrent_activation, cell.activation) == ("HardSigmoid(alpha=0.3, beta=0.6)", "LeakyRelu(alpha=0.05)")
+    report = verify(str(path), oracle="framework")
+    checks = {c.name: c for c in report.cells[0].checks}
+    assert all(c.status == "passed" for c in checks.values()), [(c.name, c.message) for c in checks.values()]
+    assert "onnxruntime" in checks["framework"].oracle

@@ -42,11 +42,23 @@ def gru_nodes(store):
                 yield g, node
 
 
+def _float32_text(value: float) -> str:
+    """The shortest text that reads back as the same float32 ("0.2", not "0.200000003")."""
+    import struct
+
+    stored = struct.pack("<f", value)
+    for digits in range(6, 10):
+        text = f"{value:.{digits}g}"
+        if struct.pack("<f", float(text)) == stored:
+            return text
+    return repr(value)
+
+
 def _label(params: tuple) -> str:
     """"HardSigmoid(alpha=0.2, beta=0.5)", "Tanh": an activation as the node states it."""
     fn, a, b = params
     takes = TAKES[fn][0]
-    args = ", ".join(f"{k}={v:.7g}" for k, v in (("alpha", a), ("beta", b)) if k in takes)
+    args = ", ".join(f"{k}={_float32_text(v)}" for k, v in (("alpha", a), ("beta", b)) if k in takes)
     return f"{fn}({args})" if args else fn
 
 

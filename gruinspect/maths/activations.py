@@ -47,8 +47,15 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def activation(name: str | None) -> Callable[[np.ndarray], np.ndarray]:
-    """The function of a canonical activation name; :class:`UnsupportedError` for an unknown one."""
+    """The function of a canonical activation name, or of an ONNX activation as an ONNX cell names one
+    that has no canonical equal (``"HardSigmoid(alpha=0.3, beta=0.6)"``, ``"LeakyRelu(alpha=0.01)"``);
+    :class:`UnsupportedError` for an unknown one."""
     if name not in ACTIVATIONS:
+        from .onnx import from_label
+
+        fn = from_label(name) if isinstance(name, str) else None
+        if fn is not None:
+            return fn
         raise UnsupportedError(f"Unsupported activation {name!r}; known: {', '.join(ACTIVATIONS)}.")
     return ACTIVATIONS[name]
 

@@ -16,6 +16,8 @@ without numpy).
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..layouts._onnx import FROM_CANONICAL, TAKES, canonical, parse_activations  # noqa: F401 (re-exported)
@@ -34,6 +36,23 @@ FUNCTIONS = {
     "HardSigmoid": lambda x, a, b: np.clip(a * x + b, 0.0, 1.0),
     "Elu": lambda x, a, b: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))),
 }
+
+_LABEL = re.compile(r"([A-Za-z]+)(?:\((?:alpha=([-+0-9.eE]+))?(?:, )?(?:beta=([-+0-9.eE]+))?\))?")
+
+
+def from_label(name: str):
+    """The function of an ONNX activation as ``layouts/onnx_gru.py`` labels it
+    ("HardSigmoid(alpha=0.3, beta=0.6)"), or None when the name is not one."""
+    match = _LABEL.fullmatch(name)
+    if match is None or match.group(1) not in FUNCTIONS:
+        return None
+    fn = match.group(1)
+    _, alpha, beta = TAKES[fn]
+    # ONNX attributes are float32: the label's value is the float32 the node holds.
+    a = float(np.float32(match.group(2))) if match.group(2) else alpha
+    b = float(np.float32(match.group(3))) if match.group(3) else beta
+    return lambda x: FUNCTIONS[fn](x, a, b)
+
 
 def gru(W, R, B, xs, h0, *, linear_before_reset: bool, f=("Sigmoid", 0.0, 0.0), g=("Tanh", 0.0, 0.0),
         clip: float = 0.0):

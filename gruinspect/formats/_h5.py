@@ -80,25 +80,43 @@ def decode(value):
     return value
 
 
-def name_list(group, name: str) -> list[str] | None:
+def name_list(group, name: str, limit: int | None = None, where: str = "") -> list[str] | None:
     """A list attribute, joined from chunks ``name0``, ``name1``... when it was split.
 
     Keras (``save_attributes_to_hdf5_group``) splits lists over 64512 bytes into numbered chunks.
-    None when neither form is present.
+    None when neither form is present. With ``limit``, a list of more than ``limit`` names is
+    refused before any of it is decoded (each name must name something the file holds, so the
+    caller passes how many things that is).
     """
     attrs = group.attrs
     if name in attrs:
-        value = decode(attrs[name])
-        return [value] if isinstance(value, str) else [str(v) for v in value]
-    if f"{name}0" not in attrs:
+        keys = [name]
+    elif f"{name}0" in attrs:
+        keys = []
+        while f"{name}{len(keys)}" in attrs:
+            keys.append(f"{name}{len(keys)}")
+    else:
         return None
+    if limit is not None:
+        count = sum(_attr_size(attrs, key) for key in keys)
+        if count > limit:
+            raise InvalidFileError(
+                f"Invalid Keras file {where}: {group.name} attribute {name} lists {count} names, more than the "
+                f"{limit} the file holds.")
     out: list[str] = []
-    k = 0
-    while f"{name}{k}" in attrs:
-        value = decode(attrs[f"{name}{k}"])
+    for key in keys:
+        value = decode(attrs[key])
         out += [value] if isinstance(value, str) else [str(v) for v in value]
-        k += 1
     return out
+
+
+def _attr_size(attrs, key: str) -> int:
+    """How many elements an attribute holds, from its dataspace (nothing is read)."""
+    shape = attrs.get_id(key).shape
+    size = 1
+    for d in shape or ():
+        size *= int(d)
+    return size
 
 
 def has_name_list(group, name: str) -> bool:
@@ -170,24 +188,65 @@ def walk(f, visit_dataset, visit_group=None) -> None:
     """Call ``visit_dataset(path, ds)`` / ``visit_group(path, group)`` for everything in ``f``.
 
     Soft and external links are not followed (a link must not make a file read another file).
+    Each group is entered once, by object address: groups hard-linked into a DAG (or a cycle)
+    would otherwise be walked once per path, 2^40 paths from a 40 KB file. The walk is iterative
+    and linear in the number of links the file stores.
     """
     import h5py
 
-    def rec(group, prefix):
-        for key in group:
-            link = group.get(key, getlink=True)
-            if not isinstance(link, h5py.HardLink):
+    seen: set[int] = {h5py.h5o.get_info(f.id).addr}
+    stack = [(iter(f), f, "")]  # depth first, in file order
+    done = object()
+    while stack:
+        keys, group, prefix = stack[-1]
+        key = next(keys, done)
+        if key is done:
+            stack.pop()
+            continue
+        link = group.get(key, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            continue
+        obj = group[key]
+        path = f"{prefix}{key}"
+        if isinstance(obj, h5py.Dataset):
+            visit_dataset(path, obj)
+        elif isinstance(obj, h5py.Group):
+            addr = h5py.h5o.get_info(obj.id).addr
+            if addr in seen:
                 continue
-            obj = group[key]
-            path = f"{prefix}{key}"
-            if isinstance(obj, h5py.Dataset):
-                visit_dataset(path, obj)
-            elif isinstance(obj, h5py.Group):
-                if visit_group is not None:
-                    visit_group(path, obj)
-                rec(obj, path + "/")
+            seen.add(addr)
+            if visit_group is not None:
+                visit_group(path, obj)
+            stack.append((iter(obj), obj, path + "/"))
 
-    rec(f, "")
+
+def lookup(group, path: str, where: str):
+    """The object at ``path`` (relative, "/"-separated) below ``group``, or None when absent.
+
+    Only hard links are followed: h5py's own ``group.get(path)`` follows soft links and opens the
+    file an external link names (which blocks on a FIFO and reads whatever file is there), so a
+    soft or external link on the way is refused in one line instead.
+    """
+    import h5py
+
+    obj = group
+    for part in [p for p in path.split("/") if p]:
+        if not isinstance(obj, h5py.Group):
+            return None
+        link = obj.get(part, getlink=True)
+        if link is None:
+            return None
+        if isinstance(link, h5py.ExternalLink):
+            raise UnsupportedError(
+                f"Unsupported HDF5 file {where}: {path} is an external link to {link.filename}:{link.path}; "
+                f"gruinspect never opens another file through an HDF5 link.")
+        if not isinstance(link, h5py.HardLink):
+            target = getattr(link, "path", "?")
+            raise UnsupportedError(
+                f"Unsupported HDF5 file {where}: {path} is a soft link (to {target}); gruinspect follows only "
+                f"hard links.")
+        obj = obj[part]
+    return obj
 
 
 def top_level_summary(f) -> str:

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import os
 import shutil
 import tempfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo
-from . import _h5, check_format
+from . import _h5, _json, check_format
 from ._guard import hang_guard
 from ._keras3_layers import Builder, Tree
 from .keras_h5 import keras_generation
@@ -91,7 +90,8 @@ def _is_keras3_h5(path: str) -> bool:
         with hang_guard(_h5.hang_message(path)), h5py.File(path, "r") as f:
             if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
                 return False
-            return any(isinstance(f.get(k), h5py.Group) for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
+            return any(isinstance(_h5.lookup(f, k, path), h5py.Group)
+                       for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
     except Exception:
         return False
 
@@ -269,8 +269,9 @@ class Keras3Store(_h5.H5Store):
                         self._tree.names.setdefault(p, name)
 
             _h5.walk(f, on_dataset, on_group)
-            if isinstance(f.get("vars"), h5py.Group):
-                name = _h5.attr_text(f["vars"], "name")
+            top_vars = _h5.lookup(f, "vars", where)
+            if isinstance(top_vars, h5py.Group):
+                name = _h5.attr_text(top_vars, "name")
                 if name is not None:
                     self._tree.names.setdefault("vars", name)
 
@@ -438,7 +439,7 @@ def _read_small_file(path: str) -> bytes:
 
 def _json_value(data: bytes, where: str):
     try:
-        return json.loads(data.decode("utf-8"))
+        return _json.loads(data.decode("utf-8"), where)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidFileError(f"Invalid JSON in {where}: {exc}.") from None
 

@@ -19,12 +19,11 @@ non-Keras HDF5 file gets a one-line "Unsupported ... not Keras weights" error fr
 from __future__ import annotations
 
 import copy
-import json
 import re
 
 from ..errors import GruInspectError, InvalidFileError, UnsupportedError, UsageError
 from ..store import LayerInfo
-from . import _h5, check_format
+from . import _h5, _json, check_format
 from ._guard import hang_guard
 
 FORMAT_MODEL = "keras-h5"
@@ -54,7 +53,7 @@ def sniff(path: str) -> str | None:
 def keras_format(f) -> str | None:
     """FORMAT_MODEL when the open HDF5 file ``f`` holds a saved model, FORMAT_WEIGHTS for
     `save_weights` files, None when it holds no Keras 1/2 weights."""
-    group = f.get("model_weights")
+    group = _h5.lookup(f, "model_weights", f.filename)
     if isinstance(group, _group_type()) and _h5.has_name_list(group, "layer_names"):
         return FORMAT_MODEL
     return FORMAT_WEIGHTS if _h5.has_name_list(f, "layer_names") else None
@@ -129,7 +128,7 @@ class KerasH5Store(_h5.H5Store):
         if text is None:
             return None
         try:
-            config = json.loads(text)
+            config = _json.loads(text, self.path, "its model_config attribute")
         except ValueError as exc:
             raise InvalidFileError(f"Invalid Keras file {self.path}: model_config is not JSON ({exc}).") from None
         return config if isinstance(config, dict) else None
@@ -144,16 +143,17 @@ class KerasH5Store(_h5.H5Store):
     def _layers(self, root) -> list[LayerInfo]:
         configs = self._top_level_configs()
         out: list[LayerInfo] = []
-        for layer_name in _h5.name_list(root, "layer_names") or []:
-            group = root.get(layer_name)
+        where = self.path
+        for layer_name in _h5.name_list(root, "layer_names", len(root), where) or []:
+            group = _h5.lookup(root, layer_name, where)
             if not isinstance(group, _group_type()):
                 raise InvalidFileError(
                     f"Invalid Keras weights file {self.path}: layer {layer_name} is listed in layer_names "
                     f"but has no group.")
-            weight_names = _h5.name_list(group, "weight_names") or []
+            weight_names = _h5.name_list(group, "weight_names", len(self._infos), where) or []
             weights = []
             for wn in weight_names:
-                ds = group.get(wn)
+                ds = _h5.lookup(group, wn, where)
                 if not isinstance(ds, _dataset_type()):
                     raise InvalidFileError(
                         f"Invalid Keras weights file {self.path}: layer {layer_name} lists weight {wn}, "

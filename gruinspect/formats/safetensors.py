@@ -14,11 +14,11 @@ each tensor's byte count matches its shape and dtype.
 from __future__ import annotations
 
 import builtins
-import json
 import math
 import os
 
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
+from . import _json
 from ._offsets import OffsetStore, Placed, c_strides
 from ._tf_types import ITEMSIZE
 
@@ -77,7 +77,7 @@ def _read_header(store: OffsetStore) -> None:
         raise TruncatedFileError(f"Unexpected end of file {path}: the header claims {n} bytes; the file may be "
                                  f"truncated.")
     try:
-        header = json.loads(f.read(n).decode("utf-8"))
+        header = _json.loads(f.read(n).decode("utf-8"), path, "its header")
     except (UnicodeDecodeError, ValueError) as exc:
         raise _bad(path, f"the header is not JSON ({exc})") from None
     if not isinstance(header, dict):

@@ -20,12 +20,11 @@ variables' TF1 names.
 from __future__ import annotations
 
 import builtins
-import json
 import os
 
 from ..errors import InvalidFileError
 from ..store import LayerInfo
-from . import _object_graph, _tensor_proto, _wire, check_format
+from . import _json, _object_graph, _tensor_proto, _wire, check_format
 from ._object_graph import ObjectCheckpointStore
 
 FORMAT = "tf-saved-model"
@@ -197,7 +196,7 @@ class SavedModelStore(ObjectCheckpointStore):
             if not identifier.startswith("_tf_keras_") or identifier == "_tf_keras_metric":
                 continue
             try:
-                meta = json.loads(text)
+                meta = _json.loads(text, self.path, f"the Keras metadata of object {node_id}")
             except ValueError:
                 meta = None
             if not isinstance(meta, dict):

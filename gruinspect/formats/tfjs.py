@@ -25,13 +25,12 @@ the converter writes groups in HDF5 name order, not layer order, and tfjs loads 
 from __future__ import annotations
 
 import builtins
-import json
 import os
 import re
 
 from ..errors import InvalidFileError, UnsupportedError
 from ..store import LayerInfo, TensorInfo, TensorStore
-from . import check_format
+from . import _json, check_format
 from .keras_h5 import _class_hint, _keras1_aliases, _layer_configs, expand, keras_generation
 
 FORMAT = "tfjs-layers-model"
@@ -109,7 +108,7 @@ class TfjsStore(TensorStore):
             self._add_group(gi, group, quantization)
         self._infos = {name: w.info for name, w in self._weights.items()}
         topology = model.get("modelTopology")
-        config, version, backend = _topology(topology)
+        config, version, backend = _topology(topology, self.json_path)
         self.generation = keras_generation(version) if version else "keras2"
         self.metadata.update({
             "format": model.get("format", "layers-model"), "generated_by": model.get("generatedBy"),
@@ -131,7 +130,7 @@ class TfjsStore(TensorStore):
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {self.json_path}: {exc.strerror}.") from None
         try:
-            model = json.loads(text.decode("utf-8"))
+            model = _json.loads(text.decode("utf-8"), self.json_path)
         except (UnicodeDecodeError, ValueError) as exc:
             raise _invalid(self.path, f"{MODEL_JSON} is not JSON ({exc})") from None
         if not isinstance(model, dict):
@@ -287,7 +286,7 @@ class TfjsStore(TensorStore):
         self._files.clear()
 
 
-def _topology(topology) -> tuple[dict | None, str | None, str | None]:
+def _topology(topology, where: str) -> tuple[dict | None, str | None, str | None]:
     """(model config, keras_version, backend) from ``modelTopology`` in either of its two forms."""
     if not isinstance(topology, dict):
         return None, None, None
@@ -296,7 +295,7 @@ def _topology(topology) -> tuple[dict | None, str | None, str | None]:
     config = topology.get("model_config", topology if "class_name" in topology else None)
     if isinstance(config, str):  # some converters wrote the config as a JSON string
         try:
-            config = json.loads(config)
+            config = _json.loads(config, where, "its model_config string")
         except ValueError:
             config = None
     if not isinstance(config, dict):

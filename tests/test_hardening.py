@@ -1,0 +1,237 @@
+"""Hostile files that are small but crafted: HDF5 links out of the file, hard-link DAGs, huge name
+lists, deep JSON nesting, duplicate zip members.
+
+Each case is written with the real library (h5py, zipfile, json) from a framework-written sample,
+then opened through the command line, which must answer in one line (exit 2) or read the file
+correctly, and never open a file the user did not name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, run_cli
+from gruinspect.errors import GruInspectError
+from gruinspect.formats import _json, open_store
+
+KERAS2_MODEL = SAMPLES / "tfkeras_full_h5" / "model.h5"
+KERAS2_WEIGHTS = SAMPLES / "tfkeras_weights_h5" / "weights.h5"
+KERAS3_WEIGHTS = SAMPLES / "keras3_weights_h5" / "model.weights.h5"
+KERAS3_ARCHIVE = SAMPLES / "keras3_archive" / "model.keras"
+
+
+def _one_line_error(result, *needles: str) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gruinspect: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / src.name
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _first_weight(f) -> tuple[h5py.Group, str]:
+    """(layer group, weight name) of the first weight listed by a Keras 1/2 file."""
+    root = f["model_weights"] if "model_weights" in f else f
+    for layer in root.attrs["layer_names"]:
+        group = root[_text(layer)]
+        names = list(group.attrs.get("weight_names", []))
+        if names:
+            return group, _text(names[0])
+    raise AssertionError("sample has no weights")
+
+
+# ------------------------------------------------------------------ HDF5 links out of the file
+@pytest.mark.parametrize("sample", [KERAS2_MODEL, KERAS2_WEIGHTS], ids=["model", "weights"])
+@pytest.mark.parametrize("kind", ["external-fifo", "external-valid", "soft"])
+def test_keras_weight_behind_a_link_is_refused(tmp_path, sample, kind):
+    path = _copy(sample, tmp_path)
+    other = tmp_path / "other.h5"
+    with h5py.File(path, "r+") as f:
+        group, wn = _first_weight(f)
+        target = f"{group.name}/{wn}"
+        if kind == "external-fifo":
+            os.mkfifo(other)
+        else:
+            with h5py.File(other, "w") as o:  # a file holding the very dataset: it must still not be read
+                o.create_dataset(target, data=np.asarray(f[target]))
+        moved = target + "_moved"
+        f.move(target, moved)
+        f[target] = h5py.SoftLink(moved) if kind == "soft" else h5py.ExternalLink(str(other), target)
+    for command in ("list", "stats"):
+        result = run_cli(command, path, exit_code=2)
+        _one_line_error(result, str(path), "link")
+    assert "corrupted" not in result.stderr
+
+
+def test_model_weights_group_as_external_link_to_a_fifo(tmp_path):
+    path = tmp_path / "model.h5"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with h5py.File(path, "w") as f:
+        f["model_weights"] = h5py.ExternalLink(str(fifo), "/model_weights")
+        f.attrs["layer_names"] = [b"gru"]
+    result = run_cli("list", path, exit_code=2)
+    line = _one_line_error(result, str(path))
+    assert "corrupted" not in line
+
+
+def test_keras3_vars_as_external_link(tmp_path):
+    path = _copy(KERAS3_WEIGHTS, tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with h5py.File(path, "r+") as f:
+        f.move("vars", "vars_moved") if "vars" in f else None
+        f["vars"] = h5py.ExternalLink(str(fifo), "/vars")
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), "external link")
+
+
+# ------------------------------------------------------------------ algorithmic blow-ups
+def test_hard_link_dag_is_walked_once_per_group(tmp_path):
+    """40 levels, each group hard-linked twice into the next: 2^40 paths, 41 groups."""
+    path = _copy(KERAS2_WEIGHTS, tmp_path)
+    with h5py.File(path, "r+") as f:
+        level = f.create_group("dag0")
+        level.create_dataset("leaf", data=np.zeros(2, np.float32))
+        for i in range(1, 41):
+            up = f.create_group(f"dag{i}")
+            up["a"] = level
+            up["b"] = level
+            level = up
+    result = run_cli("list", "--json", path)
+    assert json.loads(result.stdout)["cells"], result.stdout
+
+
+def test_hard_link_cycle_terminates(tmp_path):
+    path = _copy(KERAS3_WEIGHTS, tmp_path)
+    with h5py.File(path, "r+") as f:
+        g = f.create_group("loop")
+        g["back"] = f["/"]
+        g["self"] = g
+    result = run_cli("list", "--json", path)
+    assert json.loads(result.stdout)["cells"]
+
+
+def test_huge_weight_names_refused_before_decoding(tmp_path):
+    path = _copy(KERAS2_WEIGHTS, tmp_path)
+    with h5py.File(path, "r+") as f:
+        group, _ = _first_weight(f)
+        names = np.array([b"w%d" % i for i in range(200_000)])
+        del group.attrs["weight_names"]
+        for k, part in enumerate(np.array_split(names, 40)):  # as Keras splits a long list
+            group.attrs.create(f"weight_names{k}", part)
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), "weight_names lists 200000 names")
+
+
+def test_repeated_layer_names_bounded(tmp_path):
+    path = _copy(KERAS2_WEIGHTS, tmp_path)
+    with h5py.File(path, "r+") as f:
+        names = [_text(n).encode() for n in f.attrs["layer_names"]]
+        f.attrs["layer_names"] = np.array(names * 2000)
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), "layer_names lists")
+
+
+# ------------------------------------------------------------------ nesting depth
+def _deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+@pytest.mark.parametrize("n", [_json.MAX_DEPTH + 1, 100_000])
+def test_json_depth_bounded(n):
+    with pytest.raises(GruInspectError, match=r"x\.json: its JSON nests more than 200 levels deep"):
+        _json.loads(_deep(n), "x.json")
+    assert _json.loads(_deep(_json.MAX_DEPTH), "x.json") is not None
+
+
+def test_depth_is_counted_through_dicts():
+    value = {}
+    inner = value
+    for _ in range(_json.MAX_DEPTH + 5):
+        inner["k"] = {}
+        inner = inner["k"]
+    assert _json.depth(value, _json.MAX_DEPTH) == _json.MAX_DEPTH + 1
+    assert _json.depth([1, [2, {"a": []}]], 10) == 4
+
+
+def test_deep_model_config_in_keras_h5(tmp_path):
+    path = _copy(KERAS2_MODEL, tmp_path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = '{"class_name": "Sequential", "config": ' + _deep(50_000) + "}"
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), "model_config attribute nests more than")
+
+
+def test_deep_config_json_in_keras_archive(tmp_path):
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(KERAS3_ARCHIVE) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "config.json":
+                data = ('{"class_name": "Sequential", "config": ' + _deep(50_000) + "}").encode()
+            out.writestr(info, data)
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, "config.json", "nests more than")
+
+
+def test_deep_safetensors_header(tmp_path):
+    header = ('{"__metadata__": {}, "x": ' + _deep(50_000) + "}").encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), "header nests more than")
+
+
+# ------------------------------------------------------------------ duplicate zip members
+def _with_duplicate(tmp_path: Path, member: str, same: bool) -> Path:
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(KERAS3_ARCHIVE) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, src.read(info))
+        data = src.read(member)
+        if not same:
+            data = data.replace(b"{", b"{ ", 1) if member.endswith(".json") else data[:-1] + bytes([data[-1] ^ 1])
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            out.writestr(member, data)
+    return path
+
+
+@pytest.mark.parametrize("member", ["config.json", "model.weights.h5"])
+def test_duplicate_member_that_differs_is_refused(tmp_path, member):
+    path = _with_duplicate(tmp_path, member, same=False)
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), f"{member} twice")
+
+
+@pytest.mark.parametrize("member", ["config.json", "model.weights.h5"])
+def test_identical_duplicate_member_is_read_with_a_warning(tmp_path, member):
+    path = _with_duplicate(tmp_path, member, same=True)
+    result = run_cli("list", "--json", path)
+    assert json.loads(result.stdout)["cells"]
+    assert f"{member} twice" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_library_store_of_identical_duplicates_records_it(tmp_path):
+    path = _with_duplicate(tmp_path, "config.json", same=True)
+    store = open_store(str(path))
+    try:
+        assert store.metadata.get("duplicate_members") == ["config.json"]
+    finally:
+        store.close()

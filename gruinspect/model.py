@@ -11,6 +11,7 @@ is closed (``with`` closes it). Nothing here prints, exits or imports a framewor
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -256,16 +257,17 @@ class Model:
         return f"<Model {self.path!r} [{self.format}] {len(self.cells)} GRU cell(s){state}>"
 
 
-def load(path: str) -> Model:
+def load(path: str | os.PathLike[str]) -> Model:
     """Open PATH (any supported format, detected from its content) and find its GRU cells.
 
     Reads no tensor data until a block is asked for. Raises a
     :class:`~gruinspect.errors.GruInspectError` subclass, with a one-sentence message, for a file
     that cannot be read.
     """
-    from .listing import inventory_of
     from .formats import open_store
+    from .listing import inventory_of
 
+    path = os.fspath(path)
     store = open_store(path)
     try:
         return Model(path, store, inventory_of(path, store))

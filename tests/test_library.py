@@ -189,6 +189,11 @@ def test_assumed_activations_are_the_layouts_defaults():
                 assert cell.activations == spec_for(cell.layout).default_activations
 
 
+def test_load_takes_a_path_object():
+    with gruinspect.load(ROOT / TF1) as model:
+        assert model.path == str(ROOT / TF1) and model.cells[0].name == "rnn/gru_cell"
+
+
 def test_load_of_a_bad_path_is_one_gruinspect_error(tmp_path):
     with pytest.raises(GruInspectError, match="No such file or folder"):
         gruinspect.load(str(tmp_path / "missing.ckpt"))

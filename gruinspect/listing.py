@@ -51,7 +51,8 @@ def inventory_of(path: str, store: TensorStore) -> Inventory:
     """The cells of an open store (PATH is what the user named), from names and shapes only."""
     discovery = find_cells(store)
     return Inventory(
-        path=path, format=store.format, cells=discovery.cells, problems=discovery.problems,
+        path=path, format=store.format, cells=discovery.cells,
+        problems=[*store.metadata.get("warnings", []), *discovery.problems],
         tensors=list(store.infos().values()), metadata=dict(store.metadata),
     )
 

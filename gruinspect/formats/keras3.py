@@ -31,7 +31,7 @@ import tempfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo
-from . import _h5, _json, check_format
+from . import _h5, _json, _zip, check_format
 from ._guard import hang_guard
 from ._keras3_layers import Builder, Tree
 from .keras_h5 import keras_generation
@@ -194,7 +194,7 @@ class Keras3Store(_h5.H5Store):
         except (OSError, ValueError, EOFError) as exc:
             raise InvalidFileError(f"Invalid zip archive {path}: {exc}.") from None
         self._cleanup.append(zf.close)
-        infos = {i.filename: i for i in zf.infolist()}
+        infos = _zip.unique_members(zf, path, self.metadata, MIN_BOMB_BYTES, MAX_COMPRESSION_RATIO)
         weights = next((n for n in (WEIGHTS_H5, WEIGHTS_INDEX, WEIGHTS_NPZ) if n in infos), None)
         if "config.json" not in infos or weights is None:
             raise UnsupportedError(f"Unsupported file {path}: it appears to be {_describe_zip(list(infos))}.")

@@ -93,6 +93,7 @@ class Operator:
     outputs: tuple[int, ...]
     options: object = None  # the builtin_options table (see :func:`option`)
     custom_options: bytes = b""
+    where: str = ""  # "<path>: operator N of subgraph S", for errors
 
 
 @dataclass
@@ -119,7 +120,12 @@ class Model:
 
 def option(op: Operator, index: int, fmt: str, default=0):
     """Field ``index`` of an operator's builtin options (e.g. SplitOptions 0 num_splits)."""
-    return op.options.scalar(index, fmt, default) if op.options is not None else default
+    if op.options is None:
+        return default
+    try:
+        return op.options.scalar(index, fmt, default)
+    except fb.FlatBufferError as exc:
+        raise InvalidFileError(f"Invalid TFLite model {op.where} ({op.opcode}) has damaged options: {exc}.") from None
 
 
 def sniff(path: str):
@@ -333,7 +339,7 @@ def _parse(buf, path: str) -> Model:
             span = op.vector_span(5, 1)
             custom = bytes(buf[span[0] : span[0] + span[1]]) if span else b""
             ops.append(Operator(oi, opcodes[code], tuple(op.scalars(1, "i")), tuple(op.scalars(2, "i")),
-                                op.table(4), custom))
+                                op.table(4), custom, f"{path}: operator {oi} of subgraph {si}"))
         for what, ids in [("inputs", inputs), ("outputs", outputs)] + [
                 (f"operator {o.index} ({o.opcode})", o.inputs + o.outputs) for o in ops]:
             bad = [i for i in ids if not -1 <= i < n]

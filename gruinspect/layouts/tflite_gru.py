@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass, field
 
 from ..cell import Block, BlockSource, GruCell
+from ._tflite_graph import (Graph, add_terms, const_store_name, fc_band, no_fused_activation, op_cone,
+                            other_input)
 from .spec import ConventionRow, LayoutSpec, Oracle, Ref
 
 LAYOUT = "tflite-recovered-gru"
@@ -52,52 +54,6 @@ def transposed_inverse(values, stored_shape):
     return np.ascontiguousarray(values.T).reshape(stored_shape)
 
 
-# ------------------------------------------------------------------------------ graph view
-
-
-class _Graph:
-    def __init__(self, model, sg) -> None:
-        self.model, self.sg = model, sg
-        self.producer: dict[int, object] = {}
-        self.consumers: dict[int, list] = {}
-        for op in sg.operators:
-            for t in op.outputs:
-                self.producer[t] = op
-            for t in op.inputs:
-                if t >= 0:
-                    self.consumers.setdefault(t, []).append(op)
-
-    def const(self, t: int) -> bool:
-        return t >= 0 and bool(self.model.data_of(self.sg.tensors[t])[1])
-
-    def op(self, t: int, *kinds: str):
-        op = self.producer.get(t)
-        return op if op is not None and (not kinds or op.opcode in kinds) else None
-
-    def uses(self, t: int, kind: str) -> list:
-        return [op for op in self.consumers.get(t, []) if op.opcode == kind]
-
-    def tensor(self, t: int):
-        return self.sg.tensors[t]
-
-    def shape(self, t: int) -> tuple[int, ...]:
-        return tuple(self.sg.tensors[t].shape)
-
-    def ints(self, store, t: int) -> list[int] | None:
-        name = self.sg.tensors[t].store_name
-        return [int(v) for v in store.read_raw(name).reshape(-1)] if name else None
-
-
-@dataclass
-class _Term:
-    """A column band [start, stop) of one FULLY_CONNECTED output (or a folded constant)."""
-
-    fc: object = None
-    start: int = 0
-    stop: int = 0
-    const: int | None = None
-
-
 @dataclass
 class _Step:
     sg: int
@@ -106,86 +62,17 @@ class _Step:
     h_new: int
     ops: list[int]
     reset_after: bool
-    terms: dict = field(default_factory=dict)  # (gate, "x"|"h") -> _Term
+    terms: dict = field(default_factory=dict)  # (gate, "x"|"h") -> Term
     candidate_fc: object = None  # reset_after=False: FC(r * h)
     scope: str = ""
 
 
-def _no_activation(op) -> bool:
-    from ..formats.tflite import option
-
-    # AddOptions / MulOptions / SubOptions / FullyConnectedOptions field 0: fused_activation_function
-    return option(op, 0, "b", 0) == 0
-
-
-def _band(g: _Graph, store, t: int) -> _Term | None:
-    """Which FC output columns tensor ``t`` is, or the constant it is."""
-    from ..formats.tflite import option
-
-    if g.const(t):
-        return _Term(const=t)
-    op = g.producer.get(t)
-    if op is None:
-        return None
-    if op.opcode == "FULLY_CONNECTED":
-        width = g.shape(t)[-1]
-        return _Term(op, 0, width)
-    if op.opcode in ("SPLIT", "SPLIT_V", "STRIDED_SLICE"):
-        src = op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]
-        fc = g.op(src, "FULLY_CONNECTED")
-        if fc is None:
-            return None
-        total = g.shape(src)[-1]
-        rank = len(g.shape(src))
-        if op.opcode == "SPLIT":
-            axis = g.ints(store, op.inputs[0])
-            if axis is None or len(axis) != 1 or axis[0] % rank != rank - 1:
-                return None
-            n = len(op.outputs)
-            k = op.outputs.index(t)
-            return _Term(fc, k * total // n, (k + 1) * total // n)
-        if op.opcode == "SPLIT_V":
-            sizes, axis = g.ints(store, op.inputs[1]), g.ints(store, op.inputs[2])
-            if not sizes or axis is None or axis[0] % rank != rank - 1:
-                return None
-            if sizes.count(-1) == 1:  # SPLIT_V: one size of -1 takes what the others leave
-                sizes[sizes.index(-1)] = total - sum(x for x in sizes if x != -1)
-            if any(x < 0 for x in sizes) or sum(sizes) != total:
-                return None
-            k = op.outputs.index(t)
-            return _Term(fc, sum(sizes[:k]), sum(sizes[: k + 1]))
-        begin, end, strides = (g.ints(store, i) for i in op.inputs[1:4])
-        if not begin or not end or not strides or strides[-1] != 1 or len(begin) != rank:
-            return None
-        # StridedSliceOptions: 0 begin_mask, 1 end_mask, 2 ellipsis_mask, 3 new_axis_mask, 4 shrink_axis_mask
-        bmask, emask = option(op, 0, "i", 0), option(op, 1, "i", 0)
-        if option(op, 2, "i", 0) or option(op, 3, "i", 0) or option(op, 4, "i", 0):
-            return None
-        last = rank - 1
-        a = 0 if bmask >> last & 1 else begin[-1] % total if begin[-1] < 0 else begin[-1]
-        b = total if emask >> last & 1 else end[-1] % total if end[-1] < 0 else min(end[-1], total)
-        return _Term(fc, a, b)
-    return None
-
-
-def _sum_terms(g: _Graph, t: int) -> list[int] | None:
-    op = g.op(t, "ADD")
-    if op is None or not _no_activation(op):
-        return None
-    return list(op.inputs[:2])
-
-
-def _other(op, t: int) -> int:
-    a, b = op.inputs[:2]
-    return b if a == t else a
-
-
-def _step(g: _Graph, store, tanh) -> _Step | None:
+def _step(g: Graph, store, tanh) -> _Step | None:
     """The GRU step around candidate activation ``tanh``, or None when the pattern is not there."""
     c = tanh.outputs[0]
     for mul in g.uses(c, "MUL"):
-        sub = g.op(_other(mul, c), "SUB")
-        one_name = _const_name(g, sub.inputs[0]) if sub is not None else None
+        sub = g.op(other_input(mul, c), "SUB")
+        one_name = const_store_name(g, sub.inputs[0]) if sub is not None else None
         if one_name is None:
             continue
         one = store.read_raw(one_name)
@@ -196,16 +83,16 @@ def _step(g: _Graph, store, tanh) -> _Step | None:
             continue
         h, h_new = None, mul.outputs[0]
         for add in g.uses(mul.outputs[0], "ADD"):
-            keep = g.op(_other(add, mul.outputs[0]), "MUL")
+            keep = g.op(other_input(add, mul.outputs[0]), "MUL")
             if keep is not None and z in keep.inputs[:2]:
-                h, h_new = _other(keep, z), add.outputs[0]
+                h, h_new = other_input(keep, z), add.outputs[0]
                 break
         return _gates(g, store, tanh, z, h, h_new)
     return None
 
 
-def _gates(g: _Graph, store, tanh, z: int, h: int | None, h_new: int) -> _Step | None:
-    pre_c = _sum_terms(g, tanh.inputs[0])
+def _gates(g: Graph, store, tanh, z: int, h: int | None, h_new: int) -> _Step | None:
+    pre_c = add_terms(g, tanh.inputs[0])
     if pre_c is None:
         pre_c = [tanh.inputs[0]]  # folded: no recurrent term left
     terms: dict = {}
@@ -215,10 +102,10 @@ def _gates(g: _Graph, store, tanh, z: int, h: int | None, h_new: int) -> _Step |
     for t in pre_c:
         mul = g.op(t, "MUL")
         fc = g.op(t, "FULLY_CONNECTED")
-        if mul is not None and _no_activation(mul):
+        if mul is not None and no_fused_activation(mul):
             a, b = mul.inputs[:2]
             r_side = a if g.op(a, "LOGISTIC") else b
-            band = _band(g, store, _other(mul, r_side))
+            band = fc_band(g, store, other_input(mul, r_side))
             if band is None or g.op(r_side, "LOGISTIC") is None:
                 return None
             r, reset_after = r_side, True
@@ -227,20 +114,20 @@ def _gates(g: _Graph, store, tanh, z: int, h: int | None, h_new: int) -> _Step |
             rh = g.op(fc.inputs[0], "MUL")
             if h not in rh.inputs[:2]:
                 return None
-            r, reset_after, candidate_fc = _other(rh, h), False, fc
+            r, reset_after, candidate_fc = other_input(rh, h), False, fc
         else:
-            band = _band(g, store, t)
+            band = fc_band(g, store, t)
             if band is None:
                 return None
             terms[("candidate", "x")] = band
     for gate, act in (("update", z), ("reset", r)):
         if act is None:
             continue
-        pre = _sum_terms(g, g.producer[act].inputs[0])
+        pre = add_terms(g, g.producer[act].inputs[0])
         if pre is None:
             return None
         for t in pre:
-            band = _band(g, store, t)
+            band = fc_band(g, store, t)
             if band is None:
                 return None
             side = "h" if band.fc is not None and h is not None and band.fc.inputs[0] == h else "x"
@@ -252,25 +139,9 @@ def _gates(g: _Graph, store, tanh, z: int, h: int | None, h_new: int) -> _Step |
     x_fc = terms[("candidate", "x")].fc
     if x_fc is None:
         return None
-    ops = sorted({o.index for o in _cone(g, h_new, stop={x_fc.inputs[0]} | ({h} if h is not None else set()))})
+    ops = sorted({o.index for o in op_cone(g, h_new, stop={x_fc.inputs[0]} | ({h} if h is not None else set()))})
     return _Step(g.sg.index, x_fc.inputs[0], h, h_new, ops, bool(reset_after), terms, candidate_fc,
                  _scope(g.tensor(tanh.outputs[0]).name))
-
-
-def _cone(g: _Graph, t: int, stop: set[int]) -> list:
-    """The operators computing ``t`` from the ``stop`` tensors and constants."""
-    seen, out, todo = set(), [], [t]
-    while todo:
-        cur = todo.pop()
-        if cur in stop or cur < 0 or g.const(cur):
-            continue
-        op = g.producer.get(cur)
-        if op is None or op.index in seen:
-            continue
-        seen.add(op.index)
-        out.append(op)
-        todo += list(op.inputs)
-    return out
 
 
 def _scope(name: str) -> str:
@@ -292,8 +163,8 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
     names: dict[str, int] = {}
     loops = _loop_scopes(model)
     for sg in model.subgraphs:
-        g = _Graph(model, sg)
-        steps = [s for s in (_step(g, store, op) for op in sg.operators if op.opcode == "TANH") if s is not None]
+        g = Graph(model, sg)
+        steps = [s for s in (_guarded(_step, g, store, op) for op in sg.operators if op.opcode == "TANH") if s]
         for s in steps:
             if sg.index in loops and (not s.scope or s.scope.split("/")[0] == "while"):
                 s.scope = loops[sg.index]  # tf-keras names body tensors `while/...`: take the WHILE op's scope
@@ -321,12 +192,21 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
     return cells
 
 
-def _folded_problem(g: _Graph, f: _Step) -> str:
+def _guarded(match, g: Graph, store, op):
+    """``match(g, store, op)``, or None when a damaged graph (an operator without its inputs, a
+    tensor without a shape) breaks the pattern's assumptions: then there is no GRU step here."""
+    try:
+        return match(g, store, op)
+    except (IndexError, KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _folded_problem(g: Graph, f: _Step) -> str:
     """What is left of a GRU whose only step the converter folded with the zero initial state."""
     x_fc = f.terms[("candidate", "x")].fc
-    kept = [f"input kernel {_const_name(g, x_fc.inputs[1])}"]
-    if len(x_fc.inputs) > 2 and _const_name(g, x_fc.inputs[2]):
-        kept.append(f"input bias {_const_name(g, x_fc.inputs[2])}")
+    kept = [f"input kernel {const_store_name(g, x_fc.inputs[1])}"]
+    if len(x_fc.inputs) > 2 and const_store_name(g, x_fc.inputs[2]):
+        kept.append(f"input bias {const_store_name(g, x_fc.inputs[2])}")
     folded = sorted({g.tensor(t.const).store_name for (gate, side), t in f.terms.items()
                      if side == "h" and t.const is not None and g.tensor(t.const).store_name})
     if folded:
@@ -352,11 +232,11 @@ def _loop_scopes(model) -> dict[int, str]:
     return out
 
 
-def _feeds(g: _Graph, t: int, step: _Step) -> bool:
+def _feeds(g: Graph, t: int, step: _Step) -> bool:
     return step.h is not None and (step.h == t or _cone_has(g, step.h, t))
 
 
-def _cone_has(g: _Graph, start: int, target: int, depth: int = 4) -> bool:
+def _cone_has(g: Graph, start: int, target: int, depth: int = 4) -> bool:
     op = g.producer.get(start)
     if op is None or depth == 0:
         return False
@@ -367,21 +247,11 @@ def _weights_key(s: _Step) -> tuple:
     return tuple(sorted((k, t.fc.inputs[1] if t.fc is not None else -1) for k, t in s.terms.items()))
 
 
-def _const_name(g: _Graph, t: int) -> str | None:
-    """The store name of a constant, looking through a DEQUANTIZE (float16 weights)."""
-    if t < 0:
-        return None
-    deq = g.op(t, "DEQUANTIZE")
-    if deq is not None:
-        t = deq.inputs[0]
-    return g.tensor(t).store_name if g.const(t) else None
-
-
-def _cell(store, g: _Graph, s: _Step, problems: list[str], names: dict[str, int]) -> GruCell | None:
+def _cell(store, g: Graph, s: _Step, problems: list[str], names: dict[str, int]) -> GruCell | None:
     infos = store.infos()
     x_fc = s.terms[("candidate", "x")].fc
-    W = _const_name(g, x_fc.inputs[1])
-    b = _const_name(g, x_fc.inputs[2])
+    W = const_store_name(g, x_fc.inputs[1])
+    b = const_store_name(g, x_fc.inputs[2])
     if W is None:
         return None
     input_size = infos[W].shape[1]
@@ -392,13 +262,13 @@ def _cell(store, g: _Graph, s: _Step, problems: list[str], names: dict[str, int]
         tensors["input_bias"] = b
     h_fc = next((t.fc for (gate, side), t in s.terms.items() if side == "h" and t.fc is not None), None)
     if h_fc is not None:
-        tensors["recurrent_weights"] = _const_name(g, h_fc.inputs[1])
-        rb = _const_name(g, h_fc.inputs[2]) if len(h_fc.inputs) > 2 else None
+        tensors["recurrent_weights"] = const_store_name(g, h_fc.inputs[1])
+        rb = const_store_name(g, h_fc.inputs[2]) if len(h_fc.inputs) > 2 else None
         if rb is not None:
             tensors["recurrent_bias"] = rb
     if s.candidate_fc is not None:
-        tensors["candidate_weights"] = _const_name(g, s.candidate_fc.inputs[1])
-        cb = _const_name(g, s.candidate_fc.inputs[2]) if len(s.candidate_fc.inputs) > 2 else None
+        tensors["candidate_weights"] = const_store_name(g, s.candidate_fc.inputs[1])
+        cb = const_store_name(g, s.candidate_fc.inputs[2]) if len(s.candidate_fc.inputs) > 2 else None
         if cb is not None:
             tensors["candidate_bias"] = cb
     if any(v is None for v in tensors.values()):

@@ -238,3 +238,53 @@ def test_library_store_of_identical_duplicates_records_it(tmp_path):
         assert store.metadata.get("duplicate_members") == ["config.json"]
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ TF2 object graph rename chains
+def _chain_graph(n: int):
+    """Variables v0..v(n-1) where vi's full name is v(i+1)'s checkpoint key and the last one's is
+    the key of a non-variable tensor: each revert to a key makes the next clash."""
+    from gruinspect.formats._object_graph import VALUE_SUFFIX, TrackableObject
+
+    keys = [f"v{i}{VALUE_SUFFIX}" for i in range(n)]
+    root = TrackableObject(children=[(i + 1, f"v{i}") for i in range(n)])
+    nodes = [root] + [TrackableObject(attributes=[("VARIABLE_VALUE", keys[i + 1] if i + 1 < n else "plain", keys[i])])
+                      for i in range(n)]
+    return nodes, keys + ["plain"]
+
+
+@pytest.mark.parametrize("n", [3, 20_000])
+def test_rename_chain_reverts_every_link(n):
+    from gruinspect.formats._object_graph import tensor_names
+
+    nodes, keys = _chain_graph(n)
+    names = tensor_names(nodes, keys)
+    assert names == {k: k for k in keys}  # every chained name collided, so each keeps its key
+    assert len(set(names.values())) == len(keys)
+
+
+def _reference_reverts(names: dict[str, str]) -> dict[str, str]:
+    """The plain fixed point: revert every clashing non-self name at once, until none clash."""
+    names = dict(names)
+    while True:
+        count: dict[str, int] = {}
+        for name in names.values():
+            count[name] = count.get(name, 0) + 1
+        clashes = [k for k, n in names.items() if count[n] > 1 and n != k]
+        if not clashes:
+            return names
+        for key in clashes:
+            names[key] = key
+
+
+def test_reverts_equal_the_fixed_point_on_random_names():
+    import random
+
+    from gruinspect.formats._object_graph import _revert_clashes
+
+    rng = random.Random(18)
+    for _ in range(300):
+        keys = [f"k{i}" for i in range(rng.randint(1, 12))]
+        pool = keys + ["x", "y", "z"]
+        names = {k: rng.choice(pool) for k in keys}
+        assert _revert_clashes(dict(names)) == _reference_reverts(names), names

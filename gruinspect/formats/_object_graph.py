@@ -145,17 +145,31 @@ def tensor_names(nodes: list[TrackableObject], keys, overrides: dict[int, str] |
             names[key] = name if keeps.get(name) == key else key_path(key)
         else:
             names[key] = key
-    # A chosen name may still equal another tensor's key or key path; such names revert to
-    # their (unique) keys until nothing collides.
-    while True:
-        seen: dict[str, int] = {}
-        for name in names.values():
-            seen[name] = seen.get(name, 0) + 1
-        clashes = [k for k, n in names.items() if seen[n] > 1 and n != k]
-        if not clashes:
-            return names
-        for key in clashes:
-            names[key] = key
+    return _revert_clashes(names)
+
+
+def _revert_clashes(names: dict[str, str]) -> dict[str, str]:
+    """A chosen name may still equal another tensor's key or key path; such names revert to
+    their (unique) keys until nothing collides. A revert can make a new clash (a rename chain:
+    a's name is b's key, b's name is c's key...), so the clashes form a worklist: each key
+    reverts at most once, linear in the number of keys however long the chains."""
+    users: dict[str, list[str]] = {}
+    for key, name in names.items():
+        users.setdefault(name, []).append(key)
+    pending = [name for name, keys in users.items() if len(keys) > 1]
+    while pending:
+        name = pending.pop()
+        keys = users[name]
+        if len(keys) < 2:
+            continue
+        users[name] = [k for k in keys if k == name]  # a key named by itself never moves
+        for key in keys:
+            if key != name:
+                names[key] = key
+                users.setdefault(key, []).append(key)
+                if len(users[key]) == 2:
+                    pending.append(key)
+    return names
 
 
 def variable_nodes(nodes: list[TrackableObject]) -> dict[int, str]:

@@ -901,6 +901,15 @@ def onnx_cases(sample: Sample) -> Iterator[Case]:
 
     yield Case(f"{fmt}/{sample.name}/dims-huge", "the largest tensor claims 2**40 rows", edited(huge_dims), fmt,
                expect=ERROR, huge=True)
+
+    def tensor_attribute_without_tensor(model):  # a fuzzing find: an attribute typed TENSOR holding none
+        attr = next(a for n in model.graph.node for a in n.attribute if a.type != onnx.AttributeProto.GRAPH)
+        for name in ("f", "i", "s", "t", "floats", "ints", "strings"):
+            attr.ClearField(name)
+        attr.type = onnx.AttributeProto.TENSOR
+
+    yield Case(f"{fmt}/{sample.name}/attribute-tensor-missing", "a node attribute typed TENSOR holds no tensor",
+               edited(tensor_attribute_without_tensor), fmt, expect=ERROR)
     external = [t for t in tensors(onnx.load(str(sample.path), load_external_data=False))
                 if t.data_location == onnx.TensorProto.EXTERNAL]
     if not external:

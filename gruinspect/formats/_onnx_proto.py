@@ -218,6 +218,8 @@ def attribute(view, node_label: str, path: str, parse_graph) -> tuple[str, str, 
         elif f == 9 and w == 2:
             strings.append(bytes(v).decode("utf-8", "replace"))
     if atype == _TENSOR or (not atype and t_val is not None):
+        if t_val is None:
+            raise WireError(f"attribute {name} of node {node_label} has no tensor")
         return name, "tensor", tensor_ref(t_val, what=f"{node_label}.{name}")
     if atype == _GRAPH or (not atype and g_val is not None):
         if g_val is None:

@@ -184,6 +184,8 @@ class TfjsStore(TensorStore):
                                                   for d in shape):
             raise _invalid(self.path, f"weight {name} has shape {shape!r}, not a list of sizes")
         dtype = spec.get("dtype", "float32")
+        if not isinstance(dtype, str):
+            raise _invalid(self.path, f"weight {name} has dtype {dtype!r}")
         if dtype == "string":
             raise UnsupportedError(f"Unsupported file {self.path}: weight {name} is a string tensor, whose "
                                    f"length-prefixed encoding gruinspect does not read.")
@@ -197,11 +199,12 @@ class TfjsStore(TensorStore):
             stored, decoded = _DTYPES[dtype]
             itemsize = int(stored[-1])
         else:
-            if not isinstance(quant, dict) or quant.get("dtype") not in _QUANTIZED:
+            qdtype = quant.get("dtype") if isinstance(quant, dict) else None
+            if not isinstance(qdtype, str) or qdtype not in _QUANTIZED:
                 raise _invalid(self.path, f"weight {name} has quantization {quant!r}; tfjs knows uint8, uint16, float16")
-            qdtype = quant["dtype"]
-            if qdtype != "float16" and not all(isinstance(quant.get(k), (int, float)) and not isinstance(quant.get(k), bool)
-                                               for k in ("scale", "min")):
+            numeric = [isinstance(quant.get(k), (int, float)) and not isinstance(quant.get(k), bool)
+                       for k in ("scale", "min")]
+            if qdtype != "float16" and not all(numeric):
                 raise _invalid(self.path, f"weight {name} is {qdtype}-quantized without a numeric scale and min")
             if dtype == "bool" or (qdtype == "float16" and dtype != "float32"):
                 raise _invalid(self.path, f"weight {name} of dtype {dtype} cannot be {qdtype}-quantized")

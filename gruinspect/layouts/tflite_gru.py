@@ -305,7 +305,8 @@ def _cell(store, g: Graph, s: _Step, problems: list[str], names: dict[str, int])
         if "candidate_bias" in tensors:
             add("candidate", "recurrent_bias", tensors["candidate_bias"], 0, units, False)
     have = {(bl.gate, bl.role) for bl in blocks}
-    missing = [f"{gate} {role}" for gate in ("reset", "update", "candidate") for role in ("input_kernel", "recurrent_kernel")
+    missing = [f"{gate} {role}" for gate in ("reset", "update", "candidate")
+               for role in ("input_kernel", "recurrent_kernel")
                if (gate, role) not in have]
     if missing:
         problems.append(f"{s.scope} in subgraph {s.sg} looks like a GRU step but {', '.join(missing)} could not be "

@@ -98,26 +98,27 @@ def comment(text: str) -> str:
     return text.encode("ascii", "backslashreplace").decode("ascii").replace("*/", "* /")
 
 
-def c_float(v) -> str:
-    """A float32 value (given as a Python float or numpy scalar) as a C literal that reads back bit-exact."""
-    v = float(v)
+def _non_finite(v: float) -> str | None:
     if math.isnan(v):
         return "NAN"
     if math.isinf(v):
         return "INFINITY" if v > 0 else "-INFINITY"
+    return None
+
+
+def c_float(v) -> str:
+    """A float32 value (given as a Python float or numpy scalar) as a C literal that reads back bit-exact."""
+    v = float(v)
+    special = _non_finite(v)
+    if special:
+        return special
     text = "%.9g" % v
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return text + "f"
+    return (text if "." in text or "e" in text else text + ".0") + "f"
 
 
 def c_double(v) -> str:
     v = float(v)
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "-INFINITY"
-    return repr(v)
+    return _non_finite(v) or repr(v)
 
 
 def initializer(values: np.ndarray, fmt, indent: str = "    ", per_line: int = 8) -> str:

@@ -82,7 +82,9 @@ def run_steps(path: str, step: dict, xs: np.ndarray, h0: np.ndarray, *, dequanti
     import tensorflow as tf
 
     content, x_id, h_id, out_id = _step_model(path, step, dequantize=dequantize)
-    interpreter = tf.lite.Interpreter(model_content=content)
+    # TFLite's builtin kernels without the XNNPACK delegate (which would also log to stderr)
+    resolver = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = tf.lite.Interpreter(model_content=content, experimental_op_resolver_type=resolver)
     interpreter.allocate_tensors()
     by_index = {d["index"]: d for d in interpreter.get_input_details()}
     x_shape, h_shape = tuple(by_index[x_id]["shape"]), tuple(by_index[h_id]["shape"])

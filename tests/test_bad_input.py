@@ -49,7 +49,7 @@ HANG_ALARM = 20  # a command still running after this is interrupted so CI fails
 MEMORY_SLACK = 16 << 20  # bytes a command may allocate beyond the size of its input
 VOCABULARY = re.compile(
     r"(Invalid |Unsupported |Unexpected end of file |Checksum mismatch in |Cannot read |Cannot access "
-    r"|No such file or folder: |Output folder |Output path |Folder .* holds |Refusing to write )"
+    r"|No such file or folder: |Output folder |Output path |Folder .* holds |Refusing to write |Cannot create |Cannot write )"
 )
 
 

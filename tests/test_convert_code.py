@@ -16,8 +16,8 @@ import sys
 import numpy as np
 import pytest
 
-from code_targets import (ATOL, CODE_TARGETS, MORE_C_SAMPLES, ORACLE_SAMPLES, SANITIZE, Framework, cc_or_skip,
-                          compile_c, converted, entry, harness, import_file, inputs)
+from code_targets import (ATOL, CODE_TARGETS, MORE_C_SAMPLES, ORACLE_SAMPLES, SANITIZE, SANITIZER_ENV, Framework,
+                          cc_or_skip, compile_c, converted, entry, harness, import_file, inputs)
 from conftest import ROOT, run_cli, sample_path, samples
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -73,7 +73,7 @@ def test_golden_test_compiles_warning_free_and_passes_under_sanitizers(name, con
     out, report = converted(name, "c")
     exe = compile_c(cc, out, [out / "test_gru.c", out / "gru_step.c", out / "gru_weights.c"], tmp_path / "t",
                    SANITIZE)
-    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, env=SANITIZER_ENV)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
     assert set(lines) == {c["symbol"] for c in report["cells"]}

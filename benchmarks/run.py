@@ -417,7 +417,7 @@ def split_floor_note(groups: list[dict], meta: dict) -> list[str]:
             cores = meta["machine"]["cores"] or 1
             floor = sha.median() / cores
             out += ["", f"`split` must also write the SHA-256 of every byte it writes into the manifest "
-                    f"(DESIGN.md). Hashing the data file alone takes {sha.median():.3f} s on one core "
+                    f"(docs/contracts.md). Hashing the data file alone takes {sha.median():.3f} s on one core "
                     f"({sha.median() / cp.median():.2f}x `cp`); even spread perfectly over the {cores} cores it "
                     f"would be {floor:.3f} s ({floor / cp.median():.2f}x `cp`) before a byte is read or written, "
                     f"and writing the same bytes is all `cp` does. `split` here: "

@@ -16,7 +16,8 @@ from gruinspect import formats, layouts
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 LINKED = PAGES + [ROOT / "CONTRIBUTING.md", ROOT / "README.md"]
-SOURCES = sorted((ROOT / "gruinspect").rglob("*.py")) + sorted((ROOT / "tests").rglob("*.py"))
+SOURCES = sorted(p for folder in ("gruinspect", "tests", "benchmarks", "sample_checkpoints")
+                 for p in (ROOT / folder).rglob("*.py"))
 
 
 def _anchor(heading: str) -> str:

@@ -5,25 +5,45 @@ import click
 from .. import render
 from ..listing import list_cells
 from ..layouts._common import is_optimizer_slot
-from .options import common_options, path_argument
+from .multi import jsonl_option, paths_argument, run_each
+from .options import common_options
 
 
 @click.command("list")
-@path_argument
+@paths_argument
 @click.option("--all", "all_tensors", is_flag=True, help="Also list every other tensor with its shape and dtype.")
 @click.option("--long", "long", is_flag=True, help="Also show, per cell, which slice of which stored tensor each block is.")
+@jsonl_option
 @common_options
-def list_command(path, all_tensors, long, as_json):
+@click.pass_context
+def list_command(ctx, paths, all_tensors, long, as_json, jsonl):
     """List the GRU cells in PATH: layout, sizes, dtype. Reads no tensor data.
 
+    Several PATHs are listed in one run: with --json one document {"files": [{"path",
+    "exit_code", "result" or "error"}], "exit_code"} (one PATH prints its result alone, as
+    always), with --jsonl one such entry per line. A file that cannot be read is one error line;
+    the others are still listed, and the exit code is the worst of them.
+
     \b
-    Example:
+    Examples:
       gruinspect list model.ckpt --long
+      gruinspect list runs/*/model.ckpt --jsonl
     """
+    if len(paths) == 1 and not jsonl:
+        _list_one(paths[0], all_tensors, long, as_json)
+        return
+    ctx.exit(run_each(ctx, paths, lambda path, structured: (_list_one(path, all_tensors, long, structured,
+                                                                        emit=False), 0),
+                      as_json=as_json, jsonl=jsonl))
+
+
+def _list_one(path, all_tensors, long, as_json, emit=True):
     inventory = list_cells(path)
     if as_json:
-        render.emit_json(inventory.to_json(all_tensors=all_tensors))
-        return
+        data = inventory.to_json(all_tensors=all_tensors)
+        if emit:
+            render.emit_json(data)
+        return data
     for problem in inventory.problems:
         render.warn(problem)
     if inventory.cells:

@@ -4,22 +4,38 @@ import click
 
 from .. import render
 from ..stats import compute_stats
-from .options import cell_option, common_options, path_argument
+from .multi import jsonl_option, paths_argument, run_each
+from .options import cell_option, common_options
 
 
 @click.command("stats")
-@path_argument
+@paths_argument
 @cell_option
 @click.option("--health", is_flag=True,
               help="Also the health figures of each cell: memory timescale, reset openness, spectral norms, "
                    "saturation, dead and frozen units, equal bias pairs.")
+@jsonl_option
 @common_options
-def stats_command(path, patterns, health, as_json):
+@click.pass_context
+def stats_command(ctx, paths, patterns, health, as_json, jsonl):
     """Statistics of every gate block: mean, std, min, max, L2 norm, zeros, NaN/Inf.
 
     Tensors are streamed: only one fused tensor is in memory at a time (with --health, one cell's
     blocks are, to run its equations).
+
+    Several PATHs run one after the other: with --json one document {"files": [{"path",
+    "exit_code", "result" or "error"}], "exit_code"} (one PATH prints its result alone, as
+    always), with --jsonl one such entry per line; the exit code is the worst of them.
     """
+    if len(paths) == 1 and not jsonl:
+        _stats_one(paths[0], patterns, health, as_json)
+        return
+    ctx.exit(run_each(ctx, paths, lambda path, structured: (_stats_one(path, patterns, health, structured,
+                                                                         emit=False), 0),
+                      as_json=as_json, jsonl=jsonl))
+
+
+def _stats_one(path, patterns, health, as_json, emit=True):
     with render.Progress("Reading") as progress:
         report = compute_stats(path, patterns, progress=progress)
     figures = {}
@@ -33,8 +49,9 @@ def stats_command(path, patterns, health, as_json):
         for entry, cs in zip(out["cells"], report.cells):
             if health:
                 entry["health"] = figures[id(cs.cell)].to_json()
-        render.emit_json(out)
-        return
+        if emit:
+            render.emit_json(out)
+        return out
     for i, cs in enumerate(report.cells):
         if i:
             render.text()

@@ -5,11 +5,12 @@ import click
 from .. import render
 from ..output import write_text
 from ..verify import ORACLE_MODES, verify
-from .options import cell_option, common_options, path_argument
+from .multi import jsonl_option, parallel_results, paths_argument, run_each
+from .options import cell_option, common_options
 
 
 @click.command("verify")
-@path_argument
+@paths_argument
 @click.option("--exported", metavar="DIR", type=click.Path(path_type=str),
               help="Also check a `gruinspect split` output folder against PATH: files, sha256, values, maths.")
 @cell_option
@@ -28,10 +29,13 @@ from .options import cell_option, common_options, path_argument
 @click.option("--allow-empty", is_flag=True, help="Exit 0 when PATH holds no GRU cell.")
 @click.option("--junit", metavar="FILE", type=click.Path(path_type=str, dir_okay=False),
               help="Also write a JUnit XML report (one testcase per cell and check) for CI systems.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+              help="Verify up to N of several PATHs at the same time, each in its own worker process.")
+@jsonl_option
 @common_options
 @click.pass_context
-def verify_command(ctx, path, exported, patterns, oracle, atol, rtol, steps, batch, seed, allow_empty, junit,
-                   as_json):
+def verify_command(ctx, paths, exported, patterns, oracle, atol, rtol, steps, batch, seed, allow_empty, junit,
+                   jobs, as_json, jsonl):
     """Prove the split of every GRU cell in PATH, with numbers and an exit code.
 
     For each cell: re-fusing the blocks rebuilds the stored tensors bit for bit; an explicit
@@ -43,23 +47,49 @@ def verify_command(ctx, path, exported, patterns, oracle, atol, rtol, steps, bat
     Exit codes: 0 all verified; 1 a check failed, or no GRU cell was found (unless --allow-empty);
     2 unreadable input, bad usage, or --oracle framework without TensorFlow.
 
+    Several PATHs are verified in one run (--jobs N: N at a time): with --json one document
+    {"files": [{"path", "exit_code", "result" or "error"}], "exit_code"} (one PATH prints its
+    result alone, as always), with --jsonl one such entry per line; the exit code is the worst of
+    them. --exported and --junit take a single PATH.
+
     \b
     Examples:
       gruinspect verify model.ckpt
       gruinspect verify model.ckpt --exported blocks --junit verify.xml
+      gruinspect verify runs/*/model.ckpt --jobs 2 --jsonl
     """
-    with render.Progress("Verifying") as progress:
-        report = verify(path, exported=exported, patterns=patterns, oracle=oracle, steps=steps, batch=batch,
-                        seed=seed, atol=atol, rtol=rtol, allow_empty=allow_empty, progress=progress)
+    options = dict(patterns=patterns, oracle=oracle, steps=steps, batch=batch, seed=seed, atol=atol, rtol=rtol,
+                   allow_empty=allow_empty)
+    if len(paths) == 1 and not jsonl:
+        ctx.exit(_verify_one(paths[0], as_json, exported=exported, junit=junit, **options)[1])
+    for flag, value in (("--exported", exported), ("--junit", junit)):
+        if value and len(paths) > 1:
+            raise click.UsageError(f"{flag} takes a single PATH, not {len(paths)}.")
+
+    def one(path, structured):
+        return _verify_one(path, structured, exported=exported, junit=junit, emit=False, **options)
+
+    results = parallel_results(paths, one, jobs=jobs, structured=as_json or jsonl) if jobs > 1 and len(paths) > 1 \
+        else None
+    ctx.exit(run_each(ctx, paths, one, as_json=as_json, jsonl=jsonl, results=results))
+
+
+def _verify_one(path, as_json, *, exported, junit, emit=True, **options):
+    """Verify one file; returns (its JSON result when ``as_json``, its exit code)."""
+    with render.Progress("Verifying", enabled=None if emit else False) as progress:
+        report = verify(path, exported=exported, progress=progress, **options)
     for message in report.notes:
         render.note(_one_line(message))
     if junit:
         write_text(junit, report.to_junit())
+    data = None
     if as_json:
-        render.emit_json(report.to_json())
+        data = report.to_json()
+        if emit:
+            render.emit_json(data)
     else:
         _print_report(report)
-    ctx.exit(int(report.exit_code))
+    return data, int(report.exit_code)
 
 
 def _one_line(text: str) -> str:

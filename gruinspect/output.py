@@ -61,6 +61,8 @@ def write_text(path: str, text: str) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
+                # mkstemp makes the file private (0600); the result gets what open() would give it
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.replace(tmp, path)
         except BaseException:
             _unlink_quietly(tmp)
@@ -366,3 +368,18 @@ def read_manifest(folder: str) -> Manifest:
         seen[entry["name"]] = n + 1
         cells[(entry["name"], n)] = entry
     return Manifest(folder, data, cells)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux tells it (os.umask sets as it reads,
+    which would briefly loosen the files other threads create)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask

@@ -561,3 +561,14 @@ def test_read_manifest_accepts_a_manifest_or_raises_its_own_error_for_any_bytes(
         assert "manifest.json" in manifest.files()
 
     check()
+
+
+def test_written_files_get_the_permissions_open_would_give(tmp_path):
+    from gruinspect.output import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(str(tmp_path / "report.xml"), "<x/>")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.xml").stat().st_mode & 0o777 == 0o644

@@ -155,14 +155,19 @@ def set_traceback(ctx, _param, value):
 @click.option("--traceback", is_flag=True, expose_value=False, is_eager=True, callback=set_traceback,
               help="Show the full Python traceback on errors.")
 def main():
-    """Find every GRU cell in a saved TensorFlow or Keras file and name every slice of its weights.
+    """Find every GRU cell in saved weights and name every slice of its fused matrices.
 
-    PATH may be a TF checkpoint prefix, its .index or .data file, or a folder holding a
-    `checkpoint` state file or one bundle.
+    PATH may be a TF checkpoint (prefix, .index, .data file or folder), a SavedModel or frozen
+    graph, a Keras .h5 / .keras / .weights.h5 file, a PyTorch .pt / .pth / .bin / .ckpt, a
+    .safetensors file, an .onnx model, a TensorFlow.js model.json or a .tflite model. The format
+    is detected from the content, not the name; nothing in a file is ever executed.
 
     \b
     Examples:
-      gruinspect list model.ckpt
-      gruinspect split model.ckpt --out gru_blocks
-      gruinspect stats model.ckpt --json
+      gruinspect list model.ckpt --long
+      gruinspect verify model.h5 --oracle framework
+      gruinspect split model.pt --out gru_blocks
+      gruinspect convert model.keras --to pytorch --out port
+      gruinspect diff model.keras port/model.safetensors
+      gruinspect report model.onnx --out gates.html
     """

@@ -288,3 +288,60 @@ def test_reverts_equal_the_fixed_point_on_random_names():
         pool = keys + ["x", "y", "z"]
         names = {k: rng.choice(pool) for k in keys}
         assert _revert_clashes(dict(names)) == _reference_reverts(names), names
+
+
+# ------------------------------------------------------------------ expansion limits
+def _gzip_zeros(tmp_path: Path) -> Path:
+    path = _copy(KERAS2_WEIGHTS, tmp_path)
+    with h5py.File(path, "r+") as f:  # 32 MiB of zeros gzip to a few KiB: ~1000:1
+        f.create_dataset("extra/zeros", data=np.zeros(8 << 20, np.float32), compression="gzip", chunks=(1 << 20,))
+    return path
+
+
+def test_gzip_dataset_expansion_capped_and_overridable(tmp_path, monkeypatch):
+    path = _gzip_zeros(tmp_path)
+    store = open_store(str(path))
+    try:
+        with pytest.raises(GruInspectError, match=r"compressed tensor extra/zeros expands .* "
+                                                  r"GRUINSPECT_MAX_EXPANSION_RATIO"):
+            store.read("extra/zeros")
+        monkeypatch.setenv("GRUINSPECT_MAX_EXPANSION_RATIO", "100000")
+        assert store.read("extra/zeros").shape == (8 << 20,)
+        monkeypatch.setenv("GRUINSPECT_MAX_EXPANSION_BYTES", str(1 << 20))
+        with pytest.raises(GruInspectError, match=r"more than the 1048576 bytes .* GRUINSPECT_MAX_EXPANSION_BYTES"):
+            store.read("extra/zeros")
+    finally:
+        store.close()
+
+
+def test_bad_limit_setting_is_one_line(tmp_path, monkeypatch):
+    path = _gzip_zeros(tmp_path)
+    monkeypatch.setenv("GRUINSPECT_MAX_EXPANSION_RATIO", "lots")
+    store = open_store(str(path))
+    try:
+        with pytest.raises(GruInspectError, match="GRUINSPECT_MAX_EXPANSION_RATIO='lots'"):
+            store.read("extra/zeros")
+    finally:
+        store.close()
+
+
+def test_keras_member_expansion_refused_before_writing(tmp_path, monkeypatch):
+    """A 2 MB-class archive whose weights member deflates 1000:1 writes nothing to the temp dir."""
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(KERAS3_ARCHIVE) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "model.weights.h5":
+                data = data + bytes(40 << 20)  # HDF5 ignores bytes after its end of file
+            out.writestr(info.filename, data)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    result = run_cli("list", path, exit_code=2)
+    _one_line_error(result, str(path), "member model.weights.h5 expands", "GRUINSPECT_MAX_EXPANSION_RATIO")
+    assert not any(tmp.iterdir())
+    monkeypatch.setenv("GRUINSPECT_MAX_EXPANSION_RATIO", "100000")
+    result = run_cli("list", "--json", path)
+    assert json.loads(result.stdout)["cells"]

@@ -12,6 +12,7 @@ import re
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore, dtype_name
+from . import _limits
 
 MAGIC = b"\x89HDF\r\n\x1a\n"
 # The superblock may follow a user block of 512 * 2^k bytes (HDF5 spec, "Format Signature").
@@ -158,16 +159,13 @@ def read_dataset(ds, dtype: str):
     return value
 
 
-_MAX_FILTER_RATIO = 1000  # a compressed dataset inflating more than this is refused...
-_SMALL_BYTES = 1 << 20    # ...once it declares more than this
-
-
 def check_storage(ds, info: TensorInfo, where: str) -> None:
     """Refuse, before allocating, a dataset whose bytes are not really in this file.
 
     An HDF5 dataset can declare any shape and leave its chunks unwritten (reads return the fill
     value), keep its data in external files, or map other files (virtual datasets). Weights are
-    always written in full, so a dataset holding far fewer bytes than its shape needs is refused.
+    always written in full, so a dataset holding fewer bytes than its shape needs is refused, and a
+    compressed one may expand only within the limits of ``_limits.check_expansion``.
     """
     if ds.is_virtual or ds.external:
         raise UnsupportedError(f"Unsupported HDF5 file {where}: tensor {info.name} keeps its data in other files "
@@ -178,7 +176,9 @@ def check_storage(ds, info: TensorInfo, where: str) -> None:
     stored = ds.id.get_storage_size()
     filtered = bool(ds.compression or ds.shuffle or ds.scaleoffset or ds.fletcher32) or bool(
         ds.id.get_create_plist().get_nfilters())
-    if (not filtered and stored < need) or (filtered and need > _SMALL_BYTES and need > _MAX_FILTER_RATIO * stored):
+    if filtered:
+        _limits.check_expansion(need, stored, f"Unsupported HDF5 file {where}: compressed tensor {info.name}")
+    elif stored < need:
         raise InvalidFileError(
             f"Invalid HDF5 file {where}: tensor {info.name} declares {need} bytes but only {stored} are stored; "
             f"the file may be truncated or crafted.")

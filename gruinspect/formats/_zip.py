@@ -7,15 +7,16 @@ means two things depending on who reads it.
 """
 from __future__ import annotations
 
-from ..errors import InvalidFileError, UnsupportedError
+from ..errors import InvalidFileError
+from . import _limits
 
 _BLOCK = 1 << 20
 
 
-def unique_members(zf, path: str, metadata: dict, min_bomb: int, max_ratio: int) -> dict:
+def unique_members(zf, path: str, metadata: dict, kind: str) -> dict:
     """{name: ZipInfo} of ``zf``; records duplicates in ``metadata`` ("duplicate_members", and a
-    line in "warnings"). Comparing copies inflates them, so a copy whose declared size exceeds
-    ``min_bomb`` bytes at more than ``max_ratio`` times its compressed size is refused first."""
+    line in "warnings"). ``kind`` names the archive in messages ("Keras archive"). Comparing
+    copies inflates them, so the expansion limits apply to each copy first."""
     infos: dict = {}
     twice: list[str] = []
     for info in zf.infolist():
@@ -24,14 +25,11 @@ def unique_members(zf, path: str, metadata: dict, min_bomb: int, max_ratio: int)
             if info.filename not in twice:
                 twice.append(info.filename)
             for copy in (first, info):
-                if copy.file_size > min_bomb and copy.file_size > max_ratio * max(copy.compress_size, 1):
-                    raise UnsupportedError(
-                        f"Unsupported Keras archive {path}: member {info.filename}, present twice, declares "
-                        f"{copy.file_size} bytes from {copy.compress_size} compressed bytes.")
+                _limits.check_expansion(copy.file_size, copy.compress_size,
+                                        f"Unsupported {kind} {path}: member {info.filename} (present twice)")
             if not _same(zf, first, info, path):
                 raise InvalidFileError(
-                    f"Invalid Keras archive {path}: it holds member {info.filename} twice, with different "
-                    f"contents.")
+                    f"Invalid {kind} {path}: it holds member {info.filename} twice, with different contents.")
         infos[info.filename] = info
     if twice:
         metadata["duplicate_members"] = twice

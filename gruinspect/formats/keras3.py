@@ -31,7 +31,7 @@ import tempfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo
-from . import _h5, _json, _zip, check_format
+from . import _h5, _json, _limits, _zip, check_format
 from ._guard import hang_guard
 from ._keras3_layers import Builder, Tree
 from .keras_h5 import keras_generation
@@ -46,8 +46,6 @@ WEIGHTS_H5 = "model.weights.h5"
 WEIGHTS_NPZ = "model.weights.npz"
 WEIGHTS_INDEX = "model.weights.json"
 MAX_JSON_BYTES = 64 << 20          # config.json, metadata.json, a shard index
-MAX_COMPRESSION_RATIO = 1000        # beyond this (and MIN_BOMB_BYTES) a member is refused
-MIN_BOMB_BYTES = 256 << 20
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 # --------------------------------------------------------------------------- sniffing
@@ -194,7 +192,7 @@ class Keras3Store(_h5.H5Store):
         except (OSError, ValueError, EOFError) as exc:
             raise InvalidFileError(f"Invalid zip archive {path}: {exc}.") from None
         self._cleanup.append(zf.close)
-        infos = _zip.unique_members(zf, path, self.metadata, MIN_BOMB_BYTES, MAX_COMPRESSION_RATIO)
+        infos = _zip.unique_members(zf, path, self.metadata, "Keras archive")
         weights = next((n for n in (WEIGHTS_H5, WEIGHTS_INDEX, WEIGHTS_NPZ) if n in infos), None)
         if "config.json" not in infos or weights is None:
             raise UnsupportedError(f"Unsupported file {path}: it appears to be {_describe_zip(list(infos))}.")
@@ -325,10 +323,9 @@ class Keras3Store(_h5.H5Store):
             window = _Window(self.path, offset, info.file_size)
             self._cleanup.append(window.close)
             return window
-        if info.file_size > MIN_BOMB_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-            raise UnsupportedError(
-                f"Unsupported Keras archive {self.path}: {info.filename} declares {info.file_size} bytes from "
-                f"{info.compress_size} compressed bytes, a ratio that looks like a zip bomb.")
+        # streamed to a temporary file, never beyond the declared size (checked below) nor the limits
+        _limits.check_expansion(info.file_size, info.compress_size,
+                                f"Unsupported Keras archive {self.path}: member {info.filename}")
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="gruinspect-keras-")
             self._cleanup.append(lambda d=self._tmpdir: shutil.rmtree(d, ignore_errors=True))
@@ -384,6 +381,8 @@ class Keras3Store(_h5.H5Store):
             if nbytes > info.file_size:
                 raise InvalidFileError(f"Invalid numpy member {info.filename} in {where}: its header declares "
                                        f"{nbytes} bytes but the member holds {info.file_size}.")
+            _limits.check_expansion(info.file_size, info.compress_size, f"Unsupported Keras weights {where}: "
+                                    f"member {info.filename}")
             self._npz[name] = (npz, info, where)
             self._infos[name] = TensorInfo(name, tuple(int(d) for d in shape), _h5.dtype_name(dtype))
             self._tree.add(name, dataset=True)

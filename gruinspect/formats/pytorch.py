@@ -29,6 +29,7 @@ import zipfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import LayerInfo
+from . import _zip
 from ._offsets import OffsetStore, Placed
 from ._pickle import RestrictedUnpickler, StorageRef, collect
 from ._tf_types import ITEMSIZE
@@ -160,9 +161,9 @@ class TorchStore(OffsetStore):
     def open_zip(self) -> None:
         try:
             zf = zipfile.ZipFile(self._file)
-            infos = {i.filename: i for i in zf.infolist()}
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise InvalidFileError(f"Invalid zip archive {self.path}: {exc}.") from None
+        infos = _zip.unique_members(zf, self.path, self.metadata, "PyTorch file")
         prefix = _archive_prefix(list(infos))
         if prefix is None:
             raise InvalidFileError(f"Invalid PyTorch file {self.path}: no <archive>/data.pkl member.")

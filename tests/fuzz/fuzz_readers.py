@@ -20,6 +20,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ with atheris.instrument_imports(include=["gruinspect"]):
     import gruinspect.blocks
     import gruinspect.export
     import gruinspect.formats
+    import gruinspect.formats._json  # noqa: F401
     import gruinspect.inventory
     import gruinspect.layouts
     import gruinspect.stats
@@ -258,6 +260,29 @@ def target_any_file(data: bytes) -> None:
     _open_and_consume(str(path))
 
 
+def target_json(data: bytes) -> None:
+    """The bounded-depth JSON decoder every reader uses: a value, ValueError or our own error."""
+    try:
+        gruinspect.formats._json.loads(data, "fuzz.json")
+    except (GruInspectError, ValueError):
+        pass
+
+
+def target_keras_duplicates(data: bytes) -> None:
+    """A real .keras archive plus a second copy of one member (chosen by the first byte) whose
+    contents come from the fuzzer: identical copies read, different ones refused."""
+    path = WORK / "duplicate.keras"
+    with zipfile.ZipFile(SAMPLES / "keras3_archive" / "model.keras") as src:
+        infos = src.infolist()
+        twin = infos[data[0] % len(infos)] if data else infos[0]
+        with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as out:
+            warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+            for info in infos:
+                out.writestr(info, src.read(info))
+            out.writestr(twin.filename, data[1:] if data[1:] else src.read(twin))
+    _open_and_consume(str(path))
+
+
 def _split_folder() -> Path:
     """A real split of a bundled sample in WORK (made once), whose manifest the target replaces."""
     folder = WORK / "split"
@@ -311,6 +336,9 @@ TARGETS = {
     "onnx-loop": _file_target("onnx_tf2onnx_loop", "model.onnx"),
     "any-file": target_any_file,
     "export-manifest": target_export_manifest,
+    "json": target_json,
+    "keras-config-json": _file_target("keras3_folder_bf16", "config.json"),
+    "keras-duplicate-member": target_keras_duplicates,
 }
 
 

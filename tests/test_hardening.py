@@ -345,3 +345,24 @@ def test_keras_member_expansion_refused_before_writing(tmp_path, monkeypatch):
     monkeypatch.setenv("GRUINSPECT_MAX_EXPANSION_RATIO", "100000")
     result = run_cli("list", "--json", path)
     assert json.loads(result.stdout)["cells"]
+
+
+def test_keras3_weight_behind_external_link_is_not_silently_lost(tmp_path):
+    """The walk skips the link (no other file opened) and says so; the cell it broke is not listed."""
+    path = _copy(KERAS3_WEIGHTS, tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with h5py.File(path, "r+") as f:
+        names: list[str] = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        target = names[0]
+        del f[target]
+        f[target] = h5py.ExternalLink(str(fifo), "/x")
+    from click.testing import CliRunner
+
+    from gruinspect.cli import main
+
+    result = CliRunner().invoke(main, ["list", str(path)], prog_name="gruinspect")
+    assert result.exit_code in (0, 2), result.output  # 2 when no cell is left: either way, said
+    lines = result.stderr.strip().splitlines()
+    assert lines and any("external link" in ln and target in ln and str(fifo) in ln for ln in lines), result.stderr

@@ -184,10 +184,11 @@ def check_storage(ds, info: TensorInfo, where: str) -> None:
             f"the file may be truncated or crafted.")
 
 
-def walk(f, visit_dataset, visit_group=None) -> None:
+def walk(f, visit_dataset, visit_group=None) -> list[str]:
     """Call ``visit_dataset(path, ds)`` / ``visit_group(path, group)`` for everything in ``f``.
 
-    Soft and external links are not followed (a link must not make a file read another file).
+    Soft and external links are not followed (a link must not make a file read another file);
+    they are returned, each as "path -> target", so that the caller can say what it skipped.
     Each group is entered once, by object address: groups hard-linked into a DAG (or a cycle)
     would otherwise be walked once per path, 2^40 paths from a 40 KB file. The walk is iterative
     and linear in the number of links the file stores.
@@ -195,6 +196,7 @@ def walk(f, visit_dataset, visit_group=None) -> None:
     import h5py
 
     seen: set[int] = {h5py.h5o.get_info(f.id).addr}
+    skipped: list[str] = []
     stack = [(iter(f), f, "")]  # depth first, in file order
     done = object()
     while stack:
@@ -204,10 +206,14 @@ def walk(f, visit_dataset, visit_group=None) -> None:
             stack.pop()
             continue
         link = group.get(key, getlink=True)
+        path = f"{prefix}{key}"
+        if isinstance(link, h5py.ExternalLink):
+            skipped.append(f"{path} -> {link.filename}:{link.path}")
+            continue
         if not isinstance(link, h5py.HardLink):
+            skipped.append(f"{path} -> {getattr(link, 'path', '?')}")
             continue
         obj = group[key]
-        path = f"{prefix}{key}"
         if isinstance(obj, h5py.Dataset):
             visit_dataset(path, obj)
         elif isinstance(obj, h5py.Group):
@@ -218,6 +224,14 @@ def walk(f, visit_dataset, visit_group=None) -> None:
             if visit_group is not None:
                 visit_group(path, obj)
             stack.append((iter(obj), obj, path + "/"))
+    return skipped
+
+
+def skipped_links_warning(where: str, skipped: list[str]) -> str:
+    """The warning for links :func:`walk` did not follow."""
+    more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+    return (f"{where}: HDF5 soft or external link {skipped[0]}{more} not followed (gruinspect reads only what "
+            f"the file itself holds).")
 
 
 def lookup(group, path: str, where: str):

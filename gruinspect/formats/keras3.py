@@ -266,7 +266,9 @@ class Keras3Store(_h5.H5Store):
                     if name is not None:
                         self._tree.names.setdefault(p, name)
 
-            _h5.walk(f, on_dataset, on_group)
+            skipped = _h5.walk(f, on_dataset, on_group)
+            if skipped:
+                self.metadata.setdefault("warnings", []).append(_h5.skipped_links_warning(where, skipped))
             top_vars = _h5.lookup(f, "vars", where)
             if isinstance(top_vars, h5py.Group):
                 name = _h5.attr_text(top_vars, "name")

@@ -115,7 +115,9 @@ class KerasH5Store(_h5.H5Store):
         self.generation = keras_generation(version)
         self.metadata.update({"keras_version": version, "backend": backend, "keras_generation": self.generation})
 
-        _h5.walk(f, lambda p, ds: self.add_dataset(p, index, p, ds))
+        skipped = _h5.walk(f, lambda p, ds: self.add_dataset(p, index, p, ds))
+        if skipped:
+            self.metadata.setdefault("warnings", []).append(_h5.skipped_links_warning(path, skipped))
         if not self._infos:
             raise UnsupportedError(f"Unsupported file {path}: it is a Keras weights file with no weights in it.")
         self.config = self._model_config(f)

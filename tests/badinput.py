@@ -1010,6 +1010,7 @@ def hdf5_cases(sample: Sample) -> Iterator[Case]:
         yield Case(f"{fmt}/{sample.name}/int-attr-{group.replace('/', '_')}-{attr}", f"attribute {attr} of {group} made an int",
                    with_h5(lambda f, g=group, a=attr: f[g].attrs.__setitem__(a, 7)), fmt, expect=ANY,
                    why="an attribute no command needs may hold anything; one that is needed must be refused")
+    yield from hdf5_link_cases(sample, with_h5, [name for name, _, _ in datasets[:2]])
     for name, shape, dtype in datasets[:4]:
         if len(shape) < 1 or dtype not in ("float16", "float32", "float64"):
             continue
@@ -1023,6 +1024,53 @@ def hdf5_cases(sample: Sample) -> Iterator[Case]:
                    expect=ANY, huge=True,
                    why="listing reads metadata only and the dataset may belong to no cell; what the case "
                        "proves is the memory bound, measured for every command")
+
+
+def hdf5_link_cases(sample: Sample, with_h5, names: list[str]) -> Iterator[Case]:
+    """Weights moved behind soft and external links (to a FIFO, to a valid copy), and groups
+    hard-linked into a DAG of 2^40 paths or a cycle: never another file opened, never a hang."""
+    import h5py
+    import numpy as np
+
+    fmt = sample.format
+
+    def linked(name, kind):
+        def mutate(f):
+            folder = os.path.dirname(f.filename)
+            other = os.path.join(folder, "other.h5")
+            if kind == "fifo":
+                os.mkfifo(other)
+            elif kind == "file":
+                with h5py.File(other, "w") as o:
+                    o.create_dataset(name, data=np.asarray(f[name]))
+            f.move(name, name + "_moved")
+            f[name] = h5py.SoftLink("/" + name + "_moved") if kind == "soft" else h5py.ExternalLink(other, "/" + name)
+        return mutate
+
+    for name in names:
+        for kind in ("soft", "fifo", "file"):
+            yield Case(f"{fmt}/{sample.name}/link-{kind}-{name.replace('/', '_')}",
+                       f"dataset {name} replaced by a {'soft link' if kind == 'soft' else 'external link to a ' + kind}",
+                       with_h5(linked(name, kind)), fmt, expect=ANY,
+                       why="Keras 1/2 lookups refuse the link; Keras 3's walk skips it with a warning, and "
+                           "the file may still hold other cells")
+
+    def dag(f):
+        level = f.create_group("dag0")
+        level.create_dataset("leaf", data=np.zeros(2, np.float32))
+        for i in range(1, 41):
+            up = f.create_group(f"dag{i}")
+            up["a"], up["b"] = level, level
+            level = up
+
+    def cycle(f):
+        g = f.create_group("cycle")
+        g["root"], g["self"] = f["/"], g
+
+    yield Case(f"{fmt}/{sample.name}/hardlink-dag", "groups hard-linked as a DAG of 2^40 paths", with_h5(dag), fmt,
+               expect=ANY, why="the extra groups hold no cell: the file's cells still read, in linear time")
+    yield Case(f"{fmt}/{sample.name}/hardlink-cycle", "a group hard-linked to the root and to itself",
+               with_h5(cycle), fmt, expect=ANY, why="a cycle holds no cell: the file's cells still read")
 
 
 def zip_cases(sample: Sample) -> Iterator[Case]:
@@ -1052,6 +1100,25 @@ def zip_cases(sample: Sample) -> Iterator[Case]:
                    why="metadata.json only names the Keras version: the weights and config stand without it")
     yield Case(f"{fmt}/{sample.name}/members-dotdot", "every archive member renamed to ../NAME",
                rezip(lambda m: "../" + m), fmt, expect=ERROR)
+
+    def twice(member, differ):
+        def build(dst):
+            import warnings
+
+            path = sample.place(dst)
+            with zipfile.ZipFile(SAMPLES / sample.entry["path"]) as src, zipfile.ZipFile(path, "a") as out:
+                data = src.read(member)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # zipfile's "Duplicate name" is the point
+                    out.writestr(member, data[:-1] + bytes([data[-1] ^ 0x20]) if differ else data)
+            return path
+        return build
+
+    for member in [m for m in members if m in ("config.json", "model.weights.h5")]:
+        yield Case(f"{fmt}/{sample.name}/member-twice-different-{member}",
+                   f"a second, different {member} appended to the archive", twice(member, True), fmt, expect=ERROR)
+        yield Case(f"{fmt}/{sample.name}/member-twice-same-{member}",
+                   f"an identical second {member} appended to the archive", twice(member, False), fmt, expect=OK)
 
 
 # ------------------------------------------------------------------------- path cases

@@ -366,3 +366,26 @@ def test_keras3_weight_behind_external_link_is_not_silently_lost(tmp_path):
     assert result.exit_code in (0, 2), result.output  # 2 when no cell is left: either way, said
     lines = result.stderr.strip().splitlines()
     assert lines and any("external link" in ln and target in ln and str(fifo) in ln for ln in lines), result.stderr
+
+
+# ------------------------------------------------------------------ paths outside the named folder
+@pytest.mark.parametrize("absolute", [False, True])
+def test_state_file_pointing_outside_the_folder_is_said(tmp_path, absolute):
+    shutil.copytree(SAMPLES / "tf1_gru_single", tmp_path / "elsewhere")
+    named = tmp_path / "named"
+    named.mkdir()
+    target = tmp_path / "elsewhere" / "model.ckpt" if absolute else "../elsewhere/model.ckpt"
+    (named / "checkpoint").write_text(f'model_checkpoint_path: "{target}"\n')
+    data = json.loads(run_cli("list", "--json", named).stdout)
+    assert data["cells"]
+    assert any("outside the folder named" in p and str(tmp_path / "elsewhere") in p for p in data["problems"]), data
+    result = run_cli("list", named)
+    assert "outside the folder named" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_state_file_inside_the_folder_says_nothing(tmp_path):
+    named = tmp_path / "named"
+    shutil.copytree(SAMPLES / "tf1_gru_single", named)
+    (named / "checkpoint").write_text('model_checkpoint_path: "model.ckpt"\n')
+    data = json.loads(run_cli("list", "--json", named).stdout)
+    assert data["cells"] and not any("outside" in p for p in data["problems"])

@@ -60,7 +60,22 @@ def detect(path: str) -> Detected:
 def open_store(path: str) -> TensorStore:
     """Open PATH with the first reader whose ``sniff`` claims it; ``store.format`` is what it found."""
     reader, fmt = detect(path)
-    return reader.open(path, fmt)
+    store = reader.open(path, fmt)
+    outside = _outside(path, getattr(store, "path", None))
+    if outside:  # a `checkpoint` state file may name any path, as TensorFlow allows
+        store.metadata.setdefault("warnings", []).append(
+            f"{path}: the checkpoint read is {outside}, outside the folder named (its `checkpoint` state file "
+            f"points there).")
+    return store
+
+
+def _outside(named: str, read: str | None) -> str | None:
+    """``read`` (a store's file or prefix) when it lies outside the folder ``named``, else None."""
+    if not read or not os.path.isdir(named):
+        return None
+    folder = os.path.realpath(named)
+    target = os.path.realpath(read)
+    return None if target == folder or target.startswith(folder.rstrip(os.sep) + os.sep) else target
 
 
 def check_format(fmt: str | None, formats: tuple[str, ...], path: str) -> str:

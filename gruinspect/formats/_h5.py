@@ -341,6 +341,28 @@ class H5Store(TensorStore):
         self.bytes_read += value.nbytes
         return value
 
+    def row_reader(self, name: str):
+        """Rows of a plain numeric 1-D or 2-D tensor read on demand (``blocks.map_blocks``
+        streams ``stats`` and ``split`` through it), or None to read the tensor whole."""
+        from ._h5_rows import H5RowReader
+
+        if name not in self._entries:
+            return None
+        index, path = self._entries[name]
+        info = self._infos[name]
+        where = f"{self._where[index]} (tensor {name})"
+        try:
+            ds = self._files[index][path]
+            check_storage(ds, info, self._where[index])
+            reader = H5RowReader.open(self, name, ds, self._where[index])
+        except GruInspectError:
+            raise
+        except Exception as exc:
+            raise h5_error(where, exc) from None
+        if reader is not None and (reader.shape != info.shape or dtype_name(reader.dtype) != info.dtype):
+            return None  # read whole, with read()'s own checks
+        return reader
+
     def close(self) -> None:
         for f in self._files:
             try:

@@ -7,6 +7,7 @@
     python benchmarks/baselines.py keras-stats MODEL.h5
     python benchmarks/baselines.py h5py-list MODEL.h5
     python benchmarks/baselines.py sha256 FILE
+    python benchmarks/baselines.py tf-list-many LISTFILE   (one prefix a line, one process)
 
 Each prints its result to stdout (``run.py`` sends it to /dev/null) so that nothing is skipped.
 The statistics are the ones ``gruinspect stats`` reports (mean, std, min, max, L2 norm, zero
@@ -36,6 +37,16 @@ def tf_list(prefix: str) -> None:
 
     for name, shape in tf.train.list_variables(prefix):
         print(name, shape)
+
+
+def tf_list_many(listfile: str) -> None:
+    """tf.train.list_variables on every prefix of LISTFILE, TensorFlow imported once."""
+    import tensorflow as tf
+
+    with open(listfile, encoding="utf-8") as f:
+        for prefix in f.read().split():
+            for name, shape in tf.train.list_variables(prefix):
+                print(prefix, name, shape)
 
 
 def tf_stats(prefix: str, input_size: str, units: str) -> None:
@@ -113,8 +124,8 @@ def sha256(path: str) -> None:
     print(digest.hexdigest(), path)
 
 
-COMMANDS = {"tf-list": tf_list, "tf-stats": tf_stats, "keras-list": keras_list, "keras-stats": keras_stats,
-            "h5py-list": h5py_list, "sha256": sha256}
+COMMANDS = {"tf-list": tf_list, "tf-list-many": tf_list_many, "tf-stats": tf_stats, "keras-list": keras_list,
+            "keras-stats": keras_stats, "h5py-list": h5py_list, "sha256": sha256}
 
 
 if __name__ == "__main__":

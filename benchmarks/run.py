@@ -37,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 
+import many_files
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 MIB = 1024 * 1024
@@ -307,6 +309,10 @@ def build_groups(info: dict, work: str, only: set[str]) -> list[dict]:
             Command("cp", "cp MODEL.pt OUT (the same bytes)", ["cp", pt, out + "/cp.pt"], env=env,
                     prepare=remover(out + "/cp.pt")),
         ], reference="cp", subject="gruinspect")
+    if "many" in info:
+        g("list-many", f"list: {info['many']['count']} small TF1 checkpoints",
+          many_files.commands(info["many"], gi, gi_label, py, base, env, Command), reference="tf-each",
+          subject="gruinspect")
     os.makedirs(out, exist_ok=True)
     return groups
 
@@ -386,6 +392,13 @@ def targets(groups: dict, info: dict) -> list[dict]:
             c = cmd(key, "gruinspect")
             add(f"`{key.split('-')[0]}` of the PyTorch file: peak memory", c and c.peak_mib(), "{:.0f} MiB",
                 lambda v, t=torch_largest: v < t + 100, f"< largest tensor + 100 MiB = {torch_largest + 100:.0f} MiB")
+    if groups.get("list-many"):
+        many = info["many"]
+        by_gi, by_tf = many_files.speedups(groups["list-many"], many)
+        add(f"{many['count']} files in one `list` run: speed-up over {many['count']} separate `gruinspect list` runs",
+            by_gi, "{:.1f}x", lambda v: v >= 5, ">= 5x")
+        add(f"{many['count']} files in one `list` run: speed-up over {many['count']} `tf.train.list_variables` runs",
+            by_tf, "{:.1f}x", lambda v: v >= 20, ">= 20x")
     st = groups.get("stats-tf1")
     if st:
         add("`stats` speed-up over TF load + numpy", ratio(st, "tf", "gruinspect"), "{:.1f}x", lambda v: v >= 4,
@@ -488,6 +501,7 @@ def report(groups: list[dict], rows: list[dict], info: dict, meta: dict, args) -
         met = "n/a" if r["met"] is None else ("**yes**" if r["met"] else "**no**")
         lines.append(f"| {r['target']} | {r['value'] or 'n/a'} | {r['required']} | {met} |")
     lines += split_floor_note(groups, meta)
+    lines += many_files.note(groups, info.get("many"))
     lines += ["", "## All measurements", ""]
     for group in groups:
         ref = next((c for c in group["commands"] if c.key == group["subject"] and c.ok), None)
@@ -544,6 +558,8 @@ def main(argv=None) -> int:
         print(f"run.py: writing the inputs failed ({exc})", file=sys.stderr)
         return 1
     only = set(args.only or ["list", "stats", "split"])
+    if "list" in only or "list-many" in only:
+        info["many"] = many_files.ensure(work, args.size)
     groups = build_groups(info, work, only)
     load_before = load_average()
     floor = Command("true", "true", [shutil.which("true") or "/bin/true"], env=child_env())

@@ -30,12 +30,14 @@ def test_benchmark_runs_at_tiny_size_and_writes_the_table(tmp_path):
     assert "| target | measured | required | met |" in text
     for label in ("gruinspect list PREFIX", "tf.train.list_variables(PREFIX)", "inspect_checkpoint",
                   "import numpy", "gruinspect stats PREFIX", "tf.train.load_checkpoint + numpy",
-                  "gruinspect split PREFIX --out OUT", "cp PREFIX.data-00000-of-00001", "MODEL.h5"):
+                  "gruinspect split PREFIX --out OUT", "cp PREFIX.data-00000-of-00001", "MODEL.h5",
+                  "list P1 ... P20 --json (one run)", "separate `tf.train.list_variables(P)` scripts",
+                  "20 files in one `list` run: speed-up over 20 separate `gruinspect list` runs"):
         assert label in text, label
     assert "failed:" not in text, text  # every command ran (a reader not landed yet says "not yet supported")
     raw = json.loads((work / "results.json").read_text(encoding="utf-8"))
     measured = {(g["key"], c["key"]): c for g in raw["groups"] for c in g["commands"]}
-    for key in ("list-tf1", "stats-tf1", "split-tf1"):
+    for key in ("list-tf1", "stats-tf1", "split-tf1", "list-many"):
         run = measured[(key, "gruinspect")]["runs"][0]
         assert run["exit"] == 0 and run["wall"] > 0 and run["maxrss_kib"] > 0
     assert not (work / "out").exists()  # split and cp outputs are cleaned up

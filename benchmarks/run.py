@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 
+import large_inputs
 import many_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -309,6 +310,10 @@ def build_groups(info: dict, work: str, only: set[str]) -> list[dict]:
             Command("cp", "cp MODEL.pt OUT (the same bytes)", ["cp", pt, out + "/cp.pt"], env=env,
                     prepare=remover(out + "/cp.pt")),
         ], reference="cp", subject="gruinspect")
+    if "large" in info:
+        for key, title, commands, reference, subject in large_inputs.groups(info["large"], gi, gi_label, env, out,
+                                                                             Command, remover):
+            g(key, title, commands, reference=reference, subject=subject)
     if "many" in info:
         g("list-many", f"list: {info['many']['count']} small TF1 checkpoints",
           many_files.commands(info["many"], gi, gi_label, py, base, env, Command), reference="tf-each",
@@ -399,6 +404,8 @@ def targets(groups: dict, info: dict) -> list[dict]:
             by_gi, "{:.1f}x", lambda v: v >= 5, ">= 5x")
         add(f"{many['count']} files in one `list` run: speed-up over {many['count']} `tf.train.list_variables` runs",
             by_tf, "{:.1f}x", lambda v: v >= 20, ">= 20x")
+    if "large" in info:
+        large_inputs.targets(groups, info["large"], add)
     st = groups.get("stats-tf1")
     if st:
         add("`stats` speed-up over TF load + numpy", ratio(st, "tf", "gruinspect"), "{:.1f}x", lambda v: v >= 4,
@@ -560,6 +567,13 @@ def main(argv=None) -> int:
     only = set(args.only or ["list", "stats", "split"])
     if "list" in only or "list-many" in only:
         info["many"] = many_files.ensure(work, args.size)
+    if only & {"stats", "split", "stats-large", "split-large"}:
+        try:
+            info["large"] = ensure_written(os.path.join(work, "large"), args.size, args.regenerate, "large_inputs.py",
+                                           "inputs with one 400 MB tensor (Keras 3, TensorFlow)")
+        except subprocess.CalledProcessError as exc:
+            print(f"run.py: writing the inputs failed ({exc})", file=sys.stderr)
+            return 1
     groups = build_groups(info, work, only)
     load_before = load_average()
     floor = Command("true", "true", [shutil.which("true") or "/bin/true"], env=child_env())

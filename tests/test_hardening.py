@@ -389,3 +389,33 @@ def test_state_file_inside_the_folder_says_nothing(tmp_path):
     (named / "checkpoint").write_text('model_checkpoint_path: "model.ckpt"\n')
     data = json.loads(run_cli("list", "--json", named).stdout)
     assert data["cells"] and not any("outside" in p for p in data["problems"])
+
+
+# ------------------------------------------------------------------ sparse protobuf files
+_PEAK_RSS = """
+import resource, sys
+from gruinspect.errors import GruInspectError
+from gruinspect.formats import open_store
+try:
+    open_store(sys.argv[1]).close()
+except GruInspectError:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+@pytest.mark.parametrize("sample, member", [("tf2_keras3_export", "saved_model.pb"),
+                                            ("tf1_frozen_graph", "frozen.pb")])
+def test_sparse_protobuf_is_not_read_whole(tmp_path, sample, member):
+    """1 GiB of file-system hole after a real protobuf: mapped, never read into memory."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / sample
+    shutil.copytree(SAMPLES / sample, folder)
+    with open(folder / member, "r+b") as f:
+        f.truncate(os.path.getsize(folder / member) + (1 << 30))
+    target = folder if member == "saved_model.pb" else folder / member
+    out = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(target)], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert int(out.stdout.split()[-1]) < 512 << 20, out

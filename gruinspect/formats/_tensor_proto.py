@@ -15,14 +15,34 @@ elements are stored, the last value fills the rest (TF's ``Tensor::FromProto`` a
 """
 from __future__ import annotations
 
+import builtins
 import math
+import mmap
+import os
 from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..store import numpy_dtype
 from ._tf_types import STORAGE
 from ._wire import TruncatedWireError, WireError, iter_fields  # noqa: F401 (TruncatedWireError re-exported)
+
+
+MAX_PROTO_BYTES = 2 << 30  # protobuf refuses to parse a message over 2 GiB (its int32 sizes)
+
+
+def map_file(path: str) -> memoryview:
+    """The bytes of a serialized protobuf file, memory-mapped: the parser touches only the pages it
+    decodes, so a sparse or padded file is never read whole. Raises OSError like ``open``."""
+    with builtins.open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_PROTO_BYTES:
+            raise UnsupportedError(f"Unsupported file {path}: {size} bytes, more than the {MAX_PROTO_BYTES} "
+                                   f"bytes a protobuf message can hold.")
+        if not size:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
 
 
 def fields(buf) -> Iterator[tuple[int, int, object]]:

@@ -85,8 +85,7 @@ class GraphDefStore(TensorStore):
         super().__init__()
         self.path = path
         try:
-            with builtins.open(path, "rb") as f:
-                self._data = f.read()
+            self._data = _tensor_proto.map_file(path)
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
         self._values: dict[str, memoryview] = {}

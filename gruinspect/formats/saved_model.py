@@ -108,8 +108,7 @@ class SavedModelStore(ObjectCheckpointStore):
             )
             return []
         try:
-            with builtins.open(proto, "rb") as f:
-                data = f.read()
+            data = _tensor_proto.map_file(proto)
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {proto}: {exc.strerror}.") from None
         nodes: list[_SavedObject] = []
@@ -281,8 +280,7 @@ class SavedModelStore(ObjectCheckpointStore):
         if not os.path.isfile(path):
             return None
         try:
-            with builtins.open(path, "rb") as f:
-                data = f.read()
+            data = _tensor_proto.map_file(path)
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
         records = []

@@ -32,12 +32,14 @@ def test_benchmark_runs_at_tiny_size_and_writes_the_table(tmp_path):
                   "import numpy", "gruinspect stats PREFIX", "tf.train.load_checkpoint + numpy",
                   "gruinspect split PREFIX --out OUT", "cp PREFIX.data-00000-of-00001", "MODEL.h5",
                   "list P1 ... P20 --json (one run)", "separate `tf.train.list_variables(P)` scripts",
-                  "20 files in one `list` run: speed-up over 20 separate `gruinspect list` runs"):
+                  "20 files in one `list` run: speed-up over 20 separate `gruinspect list` runs",
+                  "gruinspect stats MODEL.keras (Keras 3 archive)", "split CKPT (TF2 checkpoint) --out OUT"):
         assert label in text, label
     assert "failed:" not in text, text  # every command ran (a reader not landed yet says "not yet supported")
     raw = json.loads((work / "results.json").read_text(encoding="utf-8"))
     measured = {(g["key"], c["key"]): c for g in raw["groups"] for c in g["commands"]}
-    for key in ("list-tf1", "stats-tf1", "split-tf1", "list-many"):
-        run = measured[(key, "gruinspect")]["runs"][0]
+    for key, command in (("list-tf1", "gruinspect"), ("stats-tf1", "gruinspect"), ("split-tf1", "gruinspect"),
+                         ("list-many", "gruinspect"), ("stats-large", "keras"), ("split-large", "ckpt")):
+        run = measured[(key, command)]["runs"][0]
         assert run["exit"] == 0 and run["wall"] > 0 and run["maxrss_kib"] > 0
     assert not (work / "out").exists()  # split and cp outputs are cleaned up

@@ -5,7 +5,7 @@ import click
 from .. import render
 from ..listing import list_cells
 from ..layouts._common import is_optimizer_slot
-from .multi import jsonl_option, paths_argument, run_each
+from .multi import jsonl_option, paths_argument, run_paths
 from .options import common_options
 
 
@@ -29,12 +29,8 @@ def list_command(ctx, paths, all_tensors, long, as_json, jsonl):
       gruinspect list model.ckpt --long
       gruinspect list runs/*/model.ckpt --jsonl
     """
-    if len(paths) == 1 and not jsonl:
-        _list_one(paths[0], all_tensors, long, as_json)
-        return
-    ctx.exit(run_each(ctx, paths, lambda path, structured: (_list_one(path, all_tensors, long, structured,
-                                                                        emit=False), 0),
-                      as_json=as_json, jsonl=jsonl))
+    run_paths(ctx, paths, lambda path, structured, emit: _list_one(path, all_tensors, long, structured, emit),
+              as_json=as_json, jsonl=jsonl)
 
 
 def _list_one(path, all_tensors, long, as_json, emit=True):

@@ -61,6 +61,17 @@ def entry(path: str, code: int, result=None, error: str | None = None) -> dict:
     return out
 
 
+def run_paths(ctx, paths, one, *, as_json: bool, jsonl: bool) -> None:
+    """For commands whose files always exit 0: ``one(path, as_json, emit)`` returns the file's
+    JSON when ``as_json`` (printing it too when ``emit``) or prints its text. One PATH without
+    --jsonl runs exactly as the single-file command; more go through :func:`run_each`."""
+    if len(paths) == 1 and not jsonl:
+        one(paths[0], as_json, True)
+        return
+    ctx.exit(run_each(ctx, paths, lambda path, structured: (one(path, structured, False), 0), as_json=as_json,
+                      jsonl=jsonl))
+
+
 def run_each(ctx, paths, one, *, as_json: bool, jsonl: bool, results=None) -> int:
     """Run ``one(path, as_json) -> (json_or_None, exit_code)`` for every path; returns the worst code.
 

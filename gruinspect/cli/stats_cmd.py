@@ -4,7 +4,7 @@ import click
 
 from .. import render
 from ..stats import compute_stats
-from .multi import jsonl_option, paths_argument, run_each
+from .multi import jsonl_option, paths_argument, run_paths
 from .options import cell_option, common_options
 
 
@@ -27,12 +27,8 @@ def stats_command(ctx, paths, patterns, health, as_json, jsonl):
     "exit_code", "result" or "error"}], "exit_code"} (one PATH prints its result alone, as
     always), with --jsonl one such entry per line; the exit code is the worst of them.
     """
-    if len(paths) == 1 and not jsonl:
-        _stats_one(paths[0], patterns, health, as_json)
-        return
-    ctx.exit(run_each(ctx, paths, lambda path, structured: (_stats_one(path, patterns, health, structured,
-                                                                         emit=False), 0),
-                      as_json=as_json, jsonl=jsonl))
+    run_paths(ctx, paths, lambda path, structured, emit: _stats_one(path, patterns, health, structured, emit),
+              as_json=as_json, jsonl=jsonl)
 
 
 def _stats_one(path, patterns, health, as_json, emit=True):

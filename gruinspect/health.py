@@ -24,8 +24,11 @@ import numpy as np
 
 from .blocks import read_blocks, select_cells
 from .cell import GATES, GruCell
+from .layouts import activations_of
 from .listing import open_cells
 from .maths import activation
+from .maths.canonical import _clipped
+from .maths.canonical import gates as gate_values  # (r, z, c, h') of one step
 
 # Bin edges of the tau histogram, in steps; the last bin is [1000, inf].
 TAU_EDGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, math.inf)
@@ -165,45 +168,6 @@ def _histogram(values: np.ndarray, edges: Iterable[float]) -> Histogram:
     return Histogram(edges, counts)
 
 
-def cell_activations(cell: GruCell) -> tuple[tuple[str, str], bool]:
-    """``((activation, recurrent_activation), assumed)``: the file's own, else the layout's defaults."""
-    from .layouts import spec_for
-
-    if cell.activation is not None and cell.recurrent_activation is not None:
-        return (cell.activation, cell.recurrent_activation), False
-    default = spec_for(cell.layout).default_activations
-    return (cell.activation or default.activation, cell.recurrent_activation or default.recurrent_activation), True
-
-
-def gate_values(blocks: dict, x: np.ndarray, h: np.ndarray, *, reset_after: bool, act, act_r):
-    """One step of the canonical GRU returning ``(r, z, c, h')``, all float64.
-
-    The equations of :func:`gruinspect.maths.step`, which returns only ``h'``; the health figures
-    need the gate values themselves (a test keeps the two in step).
-    """
-    def pre(gate):
-        out = x @ blocks[(gate, "input_kernel")]
-        bias = blocks.get((gate, "bias"))
-        return out if bias is None else out + bias
-
-    def rec(gate, state):
-        out = state @ blocks[(gate, "recurrent_kernel")]
-        rbias = blocks.get((gate, "recurrent_bias"))
-        return out if rbias is None else out + rbias
-
-    r = act_r(pre("reset") + rec("reset", h))
-    z = act_r(pre("update") + rec("update", h))
-    if reset_after:
-        c = act(pre("candidate") + r * rec("candidate", h))
-    else:
-        c = act(pre("candidate") + rec("candidate", r * h))
-    return r, z, c, z * h + (1.0 - z) * c
-
-
-def _clipped(fn, clip: float):
-    return lambda v: fn(np.clip(v, -clip, clip))
-
-
 def zero_input_bias(blocks: dict, gate: str, units: int) -> np.ndarray:
     """The gate's pre-activation at x = 0, h = 0: ``bias [+ recurrent_bias]`` (zeros without bias)."""
     total = np.zeros(units, dtype=np.float64)
@@ -272,7 +236,7 @@ def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: i
 
     >>> # health = cell_health(cell, read_blocks(store, cell)); health.tau_spread.median
     """
-    (act_name, ract_name), assumed = cell_activations(cell)
+    (act_name, ract_name), assumed = activations_of(cell)
     act, act_r = activation(act_name), activation(ract_name)
     clip = float(cell.config.get("clip") or 0.0)  # ONNX GRU `clip` bounds every activation's input
     notes = []

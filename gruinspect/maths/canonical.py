@@ -25,8 +25,14 @@ def step(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarray
     onnx/defs/rnn/defs.cc); 0 means no bound."""
     act = _clipped(activation(activation_name), clip)
     act_r = _clipped(activation(recurrent_activation_name), clip)
-    x = np.asarray(x, dtype=np.float64)
-    h = np.asarray(h, dtype=np.float64)
+    return gates(blocks, np.asarray(x, dtype=np.float64), np.asarray(h, dtype=np.float64),
+                 reset_after=reset_after, act=act, act_r=act_r)[3]
+
+
+def gates(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarray, *, reset_after: bool,
+          act, act_r) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One step returning every gate, ``(r, z, c, h')``, with the activations given as functions
+    (what :func:`step` computes, for callers that need the gate values themselves)."""
 
     def get(gate, role):
         values = blocks.get((gate, role))
@@ -51,10 +57,11 @@ def step(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarray
         c_rec = (r * h) @ get("candidate", "recurrent_kernel")
         rbias = get("candidate", "recurrent_bias")
         c = act(pre("candidate") + c_rec + (0.0 if rbias is None else rbias))
-    return z * h + (1.0 - z) * c
+    return r, z, c, z * h + (1.0 - z) * c
 
 
 def _clipped(fn, clip: float):
+    """``fn`` with its input bounded to [-clip, clip] (unchanged when clip is 0)."""
     return fn if not clip else (lambda v: fn(np.clip(v, -clip, clip)))
 
 

@@ -52,10 +52,11 @@ from ..blocks import extract, select_cells
 from ..cell import GruCell
 from ..errors import ExitCode, GruInspectError, UsageError
 from ..inventory import open_cells
+from ..layouts import activations_of
 from ..maths import TOLERANCES
 from ..oracle import OracleRun
 from ..output import read_manifest
-from .checks import (_activations, _equations_check, _finite_check, _framework_check, _inputs, _plan_framework,
+from .checks import (_equations_check, _finite_check, _framework_check, _inputs, _plan_framework,
                      _roundtrip_check, _timed)
 from .export_checks import _export_cell_checks, _export_file_checks
 from .report import FAILED, PASSED, SKIPPED, CellReport, Check, VerifyReport
@@ -158,7 +159,7 @@ def _cell_keys(cells: list[GruCell]) -> dict[int, tuple[str, int]]:
 
 def _verify_cell(store, cell: GruCell, index: int, report: VerifyReport, skip_reason, *, steps, batch, seed,
                  atol, rtol, manifest, entry) -> CellReport:
-    acts, assumed = _activations(cell)
+    acts, assumed = activations_of(cell)
     cr = CellReport(cell, activation=acts[0], recurrent_activation=acts[1], activations_assumed=assumed,
                     notes=list(cell.notes))
     if assumed:

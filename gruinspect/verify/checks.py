@@ -23,7 +23,6 @@ from ..blocks import fuse, owned
 from ..cell import GruCell
 from ..errors import GruInspectError, MissingDependencyError
 from ..layouts import spec_for
-from ..layouts.spec import Activations
 from ..maths import tolerance
 from ..oracle import NotExpressible
 from ..store import numpy_dtype
@@ -81,15 +80,6 @@ def _inputs(cell: GruCell, seed: int, index: int, steps: int, batch: int):
     xs = rng.normal(size=(steps, batch, cell.input_size)).astype(dt)
     h0 = rng.uniform(-1.0, 1.0, size=(batch, cell.units)).astype(dt)
     return xs, h0
-
-
-def _activations(cell: GruCell) -> tuple[Activations, bool]:
-    """The cell's activations, and whether they were assumed (the layout's defaults: the file does not say)."""
-    if cell.activation is not None and cell.recurrent_activation is not None:
-        return Activations(cell.activation, cell.recurrent_activation), False
-    default = spec_for(cell.layout).default_activations
-    return Activations(cell.activation or default.activation,
-                       cell.recurrent_activation or default.recurrent_activation), True
 
 
 ROUNDTRIP = "roundtrip"

@@ -419,3 +419,59 @@ def test_sparse_protobuf_is_not_read_whole(tmp_path, sample, member):
     out = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(target)], capture_output=True, text=True,
                          check=True, timeout=120)
     assert int(out.stdout.split()[-1]) < 512 << 20, out
+
+
+# ------------------------------------------------------------------ splat constants
+def _splat_graph(tmp_path: Path, value, shape) -> Path:
+    """A frozen GraphDef written by TensorFlow whose Const ``c`` stores fewer values than it has
+    (TensorFlow's make_tensor_proto keeps one value for a constant filled with it)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "splat.pb"
+    code = ("import sys, tensorflow as tf\n"
+            "g = tf.Graph()\n"
+            "with g.as_default():\n"
+            f"    tf.constant({value!r}, dtype=tf.float32, shape={list(shape)!r}, name='c')\n"
+            "open(sys.argv[1], 'wb').write(g.as_graph_def().SerializeToString())\n"
+            "from tensorflow.python.framework import tensor_util\n"
+            "t = g.get_operation_by_name('c').get_attr('value')\n"
+            "print(len(t.float_val), len(t.tensor_content))\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
+                         env=env, timeout=300)
+    stored, content = map(int, out.stdout.split()[-2:])
+    assert stored < np.prod(shape) and content == 0, out.stdout  # really a splat in the file
+    return path
+
+
+def test_splat_constant_rows_stream_without_materialising(tmp_path):
+    from gruinspect.formats import graphdef
+
+    shape = (60_000, 1_200)  # 288 MB as float32, from a few hundred bytes
+    path = _splat_graph(tmp_path, 0.25, shape)
+    assert path.stat().st_size < 1000
+    store = graphdef.open(str(path))
+    try:
+        reader = store.row_reader("c")
+        assert reader is not None and reader.shape == shape
+        buf = np.empty(1000 * 1_200, np.float32)
+        rows = reader.read_rows(59_000, 60_000, buf)
+        assert rows.shape == (1000, 1_200) and np.all(rows == np.float32(0.25))
+    finally:
+        store.close()
+
+
+def test_splat_rows_equal_the_materialised_constant(tmp_path):
+    from gruinspect.formats import graphdef
+
+    path = _splat_graph(tmp_path, 0.5, (7, 5))
+    store = graphdef.open(str(path))
+    try:
+        whole = store.read("c")
+        reader = store.row_reader("c")
+        buf = np.empty(35, np.float32)
+        parts = [reader.read_rows(a, min(a + 3, 7), buf).copy() for a in range(0, 7, 3)]
+        assert np.array_equal(np.concatenate(parts), whole) and whole.shape == (7, 5)
+    finally:
+        store.close()

@@ -145,6 +145,27 @@ def decode(view, dtype: str, shape: tuple[int, ...], *, what: str = "tensor", fi
     :class:`WireError` on malformed data.
     """
     numel = math.prod(shape)
+    values, complete = stored_values(view, dtype, shape, what=what)
+    if complete:
+        return values
+    count = values.shape[0]
+    if count > numel or not fill:
+        raise WireError(f"{what} holds {count} values for {numel} elements")
+    if numel * values.dtype.itemsize > MAX_FILL_BYTES:
+        raise WireError(f"{what} would expand {count} stored values to {numel} elements")
+    out = np.empty(numel, dtype=values.dtype)
+    if count == 0:
+        out[...] = b"" if dtype == "string" else 0
+    else:
+        out[:count] = values
+        out[count:] = values[-1]
+    return out.reshape(shape)
+
+
+def stored_values(view, dtype: str, shape: tuple[int, ...], *, what: str = "tensor") -> tuple[np.ndarray, bool]:
+    """``(values, complete)``: the tensor of ``shape`` when the TensorProto stores every value,
+    else the 1-D run of values it does store (a splat constant: the last one repeats), unexpanded."""
+    numel = math.prod(shape)
     if dtype not in _TYPED:
         raise WireError(f"dtype {dtype} cannot be decoded from a TensorProto")
     number, kind = _TYPED[dtype]
@@ -161,26 +182,15 @@ def decode(view, dtype: str, shape: tuple[int, ...], *, what: str = "tensor", fi
         np_dtype = storage_dtype(dtype).newbyteorder("<")
         if len(content) != numel * np_dtype.itemsize:
             raise WireError(f"{what} has {len(content)} content bytes for {numel} {dtype} values")
-        return np.frombuffer(content, dtype=np_dtype).astype(storage_dtype(dtype)).reshape(shape)
+        return np.frombuffer(content, dtype=np_dtype).astype(storage_dtype(dtype)).reshape(shape), True
     values = _typed_values(dtype, kind, runs)
     if dtype.startswith("complex"):
         if values.size % 2:
             raise WireError(f"{what} has an odd number of complex components")
         values = values.view(storage_dtype(dtype))
-    count = values.shape[0]
-    if count == numel:
-        return values.reshape(shape)
-    if count > numel or not fill:
-        raise WireError(f"{what} holds {count} values for {numel} elements")
-    if numel * values.dtype.itemsize > MAX_FILL_BYTES:
-        raise WireError(f"{what} would expand {count} stored values to {numel} elements")
-    out = np.empty(numel, dtype=values.dtype)
-    if count == 0:
-        out[...] = b"" if dtype == "string" else 0
-    else:
-        out[:count] = values
-        out[count:] = values[-1]
-    return out.reshape(shape)
+    if values.shape[0] == numel:
+        return values.reshape(shape), True
+    return values, False
 
 
 def _typed_values(dtype: str, kind: str, runs: list) -> np.ndarray:

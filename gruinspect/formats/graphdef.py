@@ -17,8 +17,10 @@ constant's dtype and shape; values stay in place (memoryviews) until ``read``.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 import re
+import threading
 
 import numpy as np
 
@@ -163,8 +165,51 @@ class GraphDefStore(TensorStore):
         self.bytes_read += array.nbytes
         return array
 
+    def row_reader(self, name: str):
+        """Rows of a splat constant (fewer stored values than elements, the last repeating), made
+        a few MiB at a time: ``stats`` and ``split`` never materialise a 600-byte constant that
+        claims hundreds of MiB. None for every other constant (read whole)."""
+        info = self._infos.get(name)
+        if info is None or info.dtype == "string" or len(info.shape) not in (1, 2):
+            return None
+        try:
+            values, complete = _tensor_proto.stored_values(self._values[name], info.dtype, info.shape,
+                                                           what=f"constant {name}")
+        except _wire.WireError as exc:
+            raise InvalidFileError(f"Invalid frozen GraphDef {self.path}: {exc}.") from None
+        if complete or values.shape[0] > math.prod(info.shape) or info.nbytes > _tensor_proto.MAX_FILL_BYTES:
+            return None  # read() says what is wrong with too many values, or a fill beyond the limit
+        return _SplatRows(self, info.shape, values)
+
     def close(self) -> None:
         self._values.clear()
+
+
+class _SplatRows:
+    """The row reader (``blocks.map_blocks``) of a splat constant: element i is ``values[i]``
+    while stored, then the last stored value (0 when none is); a 1-D tensor's rows are elements."""
+
+    def __init__(self, store: GraphDefStore, shape: tuple[int, ...], values: np.ndarray) -> None:
+        self.store, self.shape, self._values = store, tuple(shape), values
+        self.dtype = values.dtype
+        self._lock = threading.Lock()  # read_rows runs on the worker threads
+        self._row = math.prod(self.shape[1:])
+        self.row_bytes = self._row * self.dtype.itemsize
+
+    def read_rows(self, start: int, stop: int, out):
+        flat = out.reshape(-1).view(np.uint8)[: (stop - start) * self.row_bytes].view(self.dtype)
+        first = start * self._row
+        count = self._values.shape[0]
+        flat[:] = self._values[-1] if count else 0
+        if first < count:
+            head = self._values[first: first + flat.shape[0]]
+            flat[: head.shape[0]] = head
+        with self._lock:
+            self.store.bytes_read += flat.nbytes
+        return flat.reshape((stop - start,) + self.shape[1:])
+
+    def verify(self, buffer) -> None:  # a constant has no checksum
+        return None
 
 
 def _map_entry(view) -> tuple[str, memoryview | None]:

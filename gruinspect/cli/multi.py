@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
 
 import click
 
@@ -104,24 +104,22 @@ def run_each(ctx, paths, one, *, as_json: bool, jsonl: bool, results=None) -> in
 
 
 def _call(ctx, path, one, *, structured: bool, header: bool, capture: bool = False):
-    out, err = (io.StringIO(), io.StringIO()) if capture else (None, None)
-    try:
-        if capture:
-            with redirect_stdout(out), redirect_stderr(err):
-                if header and not structured:
-                    render.text(f"== {path}")
-                data, code = one(path, structured)
-        else:
-            if header and not structured:
-                render.text(f"== {path}")
+    out, err = io.StringIO(), io.StringIO()
+    with ExitStack() as captured:
+        if capture:  # a worker's text goes back to the parent, which prints it in PATH order
+            captured.enter_context(redirect_stdout(out))
+            captured.enter_context(redirect_stderr(err))
+        if header and not structured:
+            render.text(f"== {path}")
+        try:
             data, code = one(path, structured)
-        error = None
-    except Exception as exc:  # noqa: BLE001 - every file error becomes its one line
-        message, code = file_error(exc, ctx)
-        data, error = None, message
-    if header and not structured:
-        (out or sys.stdout).write("\n")
-    return path, data, int(code), error, out.getvalue() if out else "", err.getvalue() if err else ""
+            error = None
+        except Exception as exc:  # noqa: BLE001 - every file error becomes its one line
+            message, code = file_error(exc, ctx)
+            data, error = None, message
+        if header and not structured:
+            render.text()
+    return path, data, int(code), error, out.getvalue(), err.getvalue()
 
 
 # ------------------------------------------------------------------ worker processes (verify --jobs)

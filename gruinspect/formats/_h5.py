@@ -176,9 +176,9 @@ def check_storage(ds, info: TensorInfo, where: str) -> None:
     stored = ds.id.get_storage_size()
     filtered = bool(ds.compression or ds.shuffle or ds.scaleoffset or ds.fletcher32) or bool(
         ds.id.get_create_plist().get_nfilters())
-    if filtered:
+    if filtered and stored:
         _limits.check_expansion(need, stored, f"Unsupported HDF5 file {where}: compressed tensor {info.name}")
-    elif stored < need:
+    elif stored < need:  # unfiltered and short, or filtered with no chunk written at all
         raise InvalidFileError(
             f"Invalid HDF5 file {where}: tensor {info.name} declares {need} bytes but only {stored} are stored; "
             f"the file may be truncated or crafted.")

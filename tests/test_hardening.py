@@ -475,3 +475,20 @@ def test_splat_rows_equal_the_materialised_constant(tmp_path):
         assert np.array_equal(np.concatenate(parts), whole) and whole.shape == (7, 5)
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ verify --exported and symlinks
+def test_verify_exported_warns_about_a_symlink_out_of_the_export(tmp_path):
+    checkpoint = SAMPLES / "tf1_gru_single" / "model.ckpt"
+    out = tmp_path / "export"
+    run_cli("split", checkpoint, "--out", out)
+    result = run_cli("verify", checkpoint, "--exported", out, "--oracle", "numpy")
+    assert "outside the export folder" not in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    rel = next(rec["file"] for cell in manifest["cells"] for rec in cell["arrays"] if rec.get("file"))
+    outside = tmp_path / "elsewhere.npy"
+    shutil.move(out / rel, outside)
+    os.symlink(outside, out / rel)
+    result = run_cli("verify", checkpoint, "--exported", out, "--oracle", "numpy")  # same bytes: passes
+    warned = [ln for ln in result.stderr.splitlines() if "outside the export folder" in ln]
+    assert len(warned) == 1 and rel in warned[0] and str(outside) in warned[0], result.stderr

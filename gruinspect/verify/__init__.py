@@ -58,7 +58,7 @@ from ..oracle import OracleRun
 from ..output import read_manifest
 from .checks import (_equations_check, _finite_check, _framework_check, _inputs, _plan_framework,
                      _roundtrip_check, _timed)
-from .export_checks import _export_cell_checks, _export_file_checks
+from .export_checks import _export_cell_checks, _export_file_checks, links_out_of
 from .report import FAILED, PASSED, SKIPPED, CellReport, Check, VerifyReport
 
 ORACLE_MODES = ("auto", "framework", "numpy")
@@ -123,6 +123,8 @@ def _verify_inventory(store, inventory, *, exported=None, patterns=None, oracle=
     report = VerifyReport(path=path, format=inventory.format, oracle=oracle, exported=exported,
                           allow_empty=allow_empty, problems=list(inventory.problems),
                           settings={"steps": steps, "batch": batch, "seed": seed, "atol": atol, "rtol": rtol})
+    if manifest is not None:
+        report.problems += links_out_of(manifest)
     run_framework = _plan_framework(report, cells, oracle)
     if not cells:
         status = PASSED if allow_empty else FAILED

@@ -64,6 +64,22 @@ def _safe_join(folder: str, rel: str) -> str | None:
     return os.path.join(folder, rel)
 
 
+def links_out_of(manifest: Manifest) -> list[str]:
+    """One warning per file of the export (manifest included) that a symbolic link, of the file
+    or of a folder on its way, puts outside the export folder: such a file is still read."""
+    root = os.path.realpath(manifest.folder)
+    out = []
+    for rel in sorted(manifest.files()):
+        path = _safe_join(manifest.folder, rel)
+        if path is None or not os.path.lexists(path):
+            continue
+        real = os.path.realpath(path)
+        if not real.startswith(root.rstrip(os.sep) + os.sep):
+            out.append(f"{manifest.folder}: {rel} leads outside the export folder (a symbolic link to {real}); "
+                       f"it was read from there.")
+    return out
+
+
 def _load_exported(folder: str, rec: dict) -> tuple[bytes | None, np.ndarray | None, str | None]:
     """(raw bytes, array, problem) for one manifest record."""
     path = _safe_join(folder, rec.get("file"))

@@ -392,15 +392,17 @@ def test_state_file_inside_the_folder_says_nothing(tmp_path):
 
 
 # ------------------------------------------------------------------ sparse protobuf files
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a large pytest process
+# would report its parent's peak.
 _PEAK_RSS = """
-import resource, sys
+import sys
 from gruinspect.errors import GruInspectError
 from gruinspect.formats import open_store
 try:
     open_store(sys.argv[1]).close()
 except GruInspectError:
     pass
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 """
 
 

@@ -202,3 +202,37 @@ def test_python_dash_m_works():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "rnn/gru_cell" in result.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["list", "--bogus", "x"], "No such option '--bogus'"),
+    (["frobnicate"], "No such command 'frobnicate'."),
+    (["split", "x"], "Missing option '--out'"),
+    (["convert", "x", "--to", "nowhere", "--out", "y"], "Invalid value for '--to'"),
+])
+def test_usage_errors_are_one_line_with_the_help_hint(args, words):
+    result = run_cli(*args, exit_code=2)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gruinspect: error: ") and words in lines[0]
+    assert "--help'" in lines[0] and result.stdout == ""
+
+
+def test_an_unreadable_path_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "secret.ckpt.index"
+    path.write_bytes(b"x" * 64)
+    path.chmod(0)
+    if os.geteuid() == 0:  # root reads everything: make the file unreadable to this process instead
+        import builtins
+
+        real_open = builtins.open
+
+        def guarded(file, *args, **kwargs):
+            if str(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", guarded)
+    result = run_cli("list", path, exit_code=2)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gruinspect: error: ") and str(path) in lines[0], result.stderr

@@ -251,9 +251,14 @@ states = [set(s) for s in json.loads(sys.argv[4])]
 seen, bad = [0] * len(states), []
 while not os.path.exists(stop):
     try:
+        folder = os.stat(out).st_ino
         names = set(os.listdir(out))
         with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
             json.load(f)
+        # A listing that began on the old folder just as the new one took its place may show the
+        # old folder being removed: only a listing of the folder that was at `out` throughout counts.
+        if os.stat(out).st_ino != folder:
+            continue
     except (OSError, ValueError) as exc:
         bad.append(repr(exc))
         continue

@@ -27,7 +27,7 @@ from .cell import GATES, GruCell
 from .layouts import activations_of
 from .listing import open_cells
 from .maths import activation
-from .maths.canonical import _clipped
+from .maths.canonical import clipped
 from .maths.canonical import gates as gate_values  # (r, z, c, h') of one step
 
 # Bin edges of the tau histogram, in steps; the last bin is [1000, inf].
@@ -241,7 +241,7 @@ def cell_health(cell: GruCell, blocks: dict, *, steps: int = RUN_STEPS, batch: i
     clip = float(cell.config.get("clip") or 0.0)  # ONNX GRU `clip` bounds every activation's input
     notes = []
     if clip:
-        act, act_r = _clipped(act, clip), _clipped(act_r, clip)
+        act, act_r = clipped(act, clip), clipped(act_r, clip)
         notes.append(f"every activation's input bounded to [-{clip:g}, {clip:g}] (clip)")
     H, I = cell.units, cell.input_size
     with np.errstate(invalid="ignore", over="ignore"):

@@ -23,8 +23,8 @@ def step(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarray
 
     ``clip`` > 0 bounds every activation's input to [-clip, clip] (the ONNX GRU ``clip`` attribute,
     onnx/defs/rnn/defs.cc); 0 means no bound."""
-    act = _clipped(activation(activation_name), clip)
-    act_r = _clipped(activation(recurrent_activation_name), clip)
+    act = clipped(activation(activation_name), clip)
+    act_r = clipped(activation(recurrent_activation_name), clip)
     return gates(blocks, np.asarray(x, dtype=np.float64), np.asarray(h, dtype=np.float64),
                  reset_after=reset_after, act=act, act_r=act_r)[3]
 
@@ -60,7 +60,7 @@ def gates(blocks: dict[tuple[str, str], np.ndarray], x: np.ndarray, h: np.ndarra
     return r, z, c, z * h + (1.0 - z) * c
 
 
-def _clipped(fn, clip: float):
+def clipped(fn, clip: float):
     """``fn`` with its input bounded to [-clip, clip] (unchanged when clip is 0)."""
     return fn if not clip else (lambda v: fn(np.clip(v, -clip, clip)))
 

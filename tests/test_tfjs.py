@@ -112,6 +112,15 @@ def _copy(tmp_path, name="tfjs_quantized"):
     return dst
 
 
+def _link_shard_outside(folder):
+    """The shard replaced by a symbolic link to a copy outside the model's folder."""
+    shard = folder / "group1-shard1of1.bin"
+    outside = folder.parent / "elsewhere.bin"
+    outside.write_bytes(shard.read_bytes())
+    shard.unlink()
+    shard.symlink_to(outside)
+
+
 def _edit_json(folder, edit):
     model = json.loads((folder / "model.json").read_text())
     edit(model)
@@ -126,6 +135,7 @@ def _edit_json(folder, edit):
      "does not describe these shards"),
     (lambda d: _edit_json(d, lambda m: m["weightsManifest"][0].update(paths=["../group1-shard1of1.bin"])),
      "outside the model's folder"),
+    (lambda d: _link_shard_outside(d), "outside the model's folder"),
     (lambda d: _edit_json(d, lambda m: m["weightsManifest"][0]["weights"][0].update(shape=[1 << 20, 1 << 20])),
      "a shard is truncated or missing"),
     (lambda d: _edit_json(d, lambda m: m["weightsManifest"][0]["weights"][5]["quantization"].pop("scale")),

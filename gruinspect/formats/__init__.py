@@ -20,6 +20,7 @@ import os
 from types import ModuleType
 from typing import NamedTuple
 
+from .._paths import is_within
 from ..errors import UnsupportedError, UsageError
 from ..store import TensorStore
 
@@ -71,11 +72,9 @@ def open_store(path: str) -> TensorStore:
 
 def _outside(named: str, read: str | None) -> str | None:
     """``read`` (a store's file or prefix) when it lies outside the folder ``named``, else None."""
-    if not read or not os.path.isdir(named):
+    if not read or not os.path.isdir(named) or is_within(named, read):
         return None
-    folder = os.path.realpath(named)
-    target = os.path.realpath(read)
-    return None if target == folder or target.startswith(folder.rstrip(os.sep) + os.sep) else target
+    return os.path.realpath(read)
 
 
 def check_format(fmt: str | None, formats: tuple[str, ...], path: str) -> str:

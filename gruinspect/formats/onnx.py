@@ -23,6 +23,7 @@ import mmap
 import os
 import re
 
+from .._paths import is_within
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from . import check_format
 from ..store import TensorInfo, TensorStore
@@ -180,8 +181,7 @@ class OnnxStore(TensorStore):
         if ".." in re.split(r"[\\/]", location):
             raise InvalidFileError(f"Invalid {where}: {location!r} leaves the model's folder.")
         full = os.path.join(self.folder, location)
-        real_folder = os.path.realpath(self.folder)
-        if os.path.commonpath([os.path.realpath(full), real_folder]) != real_folder:
+        if not is_within(self.folder, full):
             raise InvalidFileError(f"Invalid {where}: {location!r} links outside the model's folder.")
         if not os.path.isfile(full):
             raise InvalidFileError(f"Invalid {where}: the file {location!r} is missing.")

@@ -28,6 +28,7 @@ import builtins
 import os
 import re
 
+from .._paths import is_within
 from ..errors import InvalidFileError, UnsupportedError
 from ..store import LayerInfo, TensorInfo, TensorStore
 from . import _json, check_format
@@ -169,7 +170,7 @@ class TfjsStore(TensorStore):
             raise _invalid(self.path, f"{where} lists a shard path that is not a file name: {rel!r}")
         # tfjs resolves shard paths relative to model.json; anything escaping its folder is refused.
         full = os.path.normpath(os.path.join(self.folder, rel))
-        if os.path.isabs(rel) or not (full == self.folder or full.startswith(self.folder + os.sep)):
+        if os.path.isabs(rel) or not is_within(self.folder, full):
             raise _invalid(self.path, f"{where} lists shard {rel}, which is outside the model's folder")
         if not os.path.isfile(full):
             raise _invalid(self.path, f"shard file {rel} listed in {where} is missing")

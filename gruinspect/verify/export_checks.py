@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 
 from .. import maths
+from .._paths import is_within
 from ..cell import GruCell
 from ..errors import GruInspectError
 from ..layouts import spec_for
@@ -67,14 +68,13 @@ def _safe_join(folder: str, rel: str) -> str | None:
 def links_out_of(manifest: Manifest) -> list[str]:
     """One warning per file of the export (manifest included) that a symbolic link, of the file
     or of a folder on its way, puts outside the export folder: such a file is still read."""
-    root = os.path.realpath(manifest.folder)
     out = []
     for rel in sorted(manifest.files()):
         path = _safe_join(manifest.folder, rel)
         if path is None or not os.path.lexists(path):
             continue
-        real = os.path.realpath(path)
-        if not real.startswith(root.rstrip(os.sep) + os.sep):
+        if not is_within(manifest.folder, path):
+            real = os.path.realpath(path)
             out.append(f"{manifest.folder}: {rel} leads outside the export folder (a symbolic link to {real}); "
                        f"it was read from there.")
     return out

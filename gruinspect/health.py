@@ -317,4 +317,5 @@ def compute_health(path: str, patterns=None, progress=None) -> tuple[dict, list[
     """``(source, [CellHealth])`` for the cells of PATH matching ``patterns``."""
     with open_cells(path) as (store, inventory):
         cells = select_cells(inventory.cells, patterns)
-        return inventory.source, health_of_cells(store, cells, progress)
+        figures = health_of_cells(store, cells, progress)
+        return inventory.source, figures  # source.files: with the files the figures read

@@ -20,10 +20,18 @@ class Inventory:
     problems: list[str] = field(default_factory=list)
     tensors: list[TensorInfo] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+    files_read: dict = field(default_factory=dict, repr=False)  # the store's, still filling as it reads
+    reader_warnings: list = field(default_factory=list, repr=False)  # the store's, likewise
 
     @property
     def source(self) -> dict:
-        return {"path": self.path, "format": self.format}
+        """``path`` and ``format``, and ``files``: every file read so far (real paths, sorted)."""
+        return {"path": self.path, "format": self.format, "files": sorted(self.files_read)}
+
+    def problems_now(self) -> list[str]:
+        """``problems`` and the reader warnings added since, about files opened later (shards,
+        external data read by ``stats``, ``split`` or ``verify``)."""
+        return self.problems + [w for w in self.reader_warnings if w not in self.problems]
 
     def other_tensors(self) -> list[TensorInfo]:
         """Tensors that belong to no cell, optimizer state included (marked in JSON)."""
@@ -50,10 +58,11 @@ class Inventory:
 def inventory_of(path: str, store: TensorStore) -> Inventory:
     """The cells of an open store (PATH is what the user named), from names and shapes only."""
     discovery = find_cells(store)
+    warnings = store.metadata.setdefault("warnings", [])
     return Inventory(
-        path=path, format=store.format, cells=discovery.cells,
-        problems=[*store.metadata.get("warnings", []), *discovery.problems],
-        tensors=list(store.infos().values()), metadata=dict(store.metadata),
+        path=path, format=store.format, cells=discovery.cells, reader_warnings=warnings,
+        problems=[*warnings, *discovery.problems],
+        tensors=list(store.infos().values()), metadata=dict(store.metadata), files_read=store.files_read,
     )
 
 

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,6 +66,7 @@ def _as_written(values: np.ndarray, dtype: str) -> np.ndarray:
 class SplitResult:
     out: str
     manifest: dict
+    problems: list[str] = field(default_factory=list)  # reader warnings, printed on stderr
 
     @property
     def files(self) -> int:
@@ -85,7 +86,7 @@ def split(path: str, out: str, *, patterns=None, fmt: str = "npy", names: bool =
         cells = select_cells(inventory.cells, patterns)
         manifest = _write_all(store, inventory, cells, staging.path, fmt, names, progress)
         staging.commit()
-    return SplitResult(out, manifest)
+    return SplitResult(out, manifest, inventory.problems_now())
 
 
 def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -136,6 +136,7 @@ class CellStats:
 class StatsReport:
     source: dict
     cells: list[CellStats]
+    problems: list[str] = field(default_factory=list)  # printed on stderr, not in the JSON (as before)
 
     def to_json(self) -> dict:
         return {"source": self.source, "cells": [c.to_json() for c in self.cells]}
@@ -154,4 +155,5 @@ def compute_stats(path: str, patterns=None, progress=None) -> StatsReport:
         for c, blocks in zip(report.cells, results):
             c.blocks = blocks
             c.blocks.sort(key=lambda b: (GATES.index(b.gate), ROLES.index(b.role)))
+        report.source, report.problems = inventory.source, inventory.problems_now()  # with the files read since
         return report

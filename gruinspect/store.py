@@ -5,6 +5,8 @@ Readers know containers, never gates; layouts (``gruinspect.layouts``) give the 
 from __future__ import annotations
 
 import math
+import os
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,7 +47,9 @@ class TensorStore:
 
     Subclasses set ``path`` and ``format`` and implement :meth:`infos` and :meth:`read`.
     ``layers`` lists layer records when the file has them (Keras); ``metadata`` holds file-level
-    facts such as the writer's version.
+    facts such as the writer's version. Readers call :meth:`note_file` where they open a file, so
+    ``files_read`` holds every file the result came from (``source.files`` in the JSON), shards and
+    external data once they are opened.
     """
 
     path: str = ""
@@ -55,6 +59,47 @@ class TensorStore:
         self.layers: list[LayerInfo] = []
         self.metadata: dict = {}
         self.bytes_read = 0
+        self.files_read: dict[str, str] = {}  # real path -> the path it was opened by
+        self._named: str | None = None
+        self._files_lock = threading.Lock()  # row readers open shards from worker threads
+
+    def note_file(self, path: str) -> None:
+        """Record that the reader opens ``path``; once :meth:`watch_named` was called, a file
+        outside what the user named adds one warning to ``metadata["warnings"]`` (once per file)."""
+        real = os.path.realpath(path)
+        with self._files_lock:
+            if real not in self.files_read:
+                self.files_read[real] = path
+                self._warn_outside(path, real)
+
+    def watch_named(self, named: str) -> None:
+        """Warn from now on, and for the files already read, about every file outside ``named``:
+        the folder the user named or, for a file or checkpoint prefix, its folder (the link's or
+        the real file's). Links are resolved (``gruinspect._paths.is_within``)."""
+        with self._files_lock:
+            self._named = named
+            for real in sorted(self.files_read):
+                self._warn_outside(self.files_read[real], real)
+
+    def _warn_outside(self, path: str, real: str) -> None:
+        named = self._named
+        if named is None or real == os.path.realpath(named):
+            return
+        from ._paths import is_within
+
+        folder = os.path.isdir(named)
+        roots = [named] if folder else [os.path.dirname(named) or ".", os.path.dirname(os.path.realpath(named))]
+        if any(is_within(root, real) for root in roots):
+            return
+        lexical = os.path.abspath(path)
+        if any(lexical.startswith(os.path.join(os.path.abspath(root), "")) for root in roots):
+            how = " (a symbolic link leads there)"
+        elif folder and os.path.realpath(os.path.join(named, "checkpoint")) in self.files_read:
+            how = " (its `checkpoint` state file points there)"
+        else:
+            how = ""
+        where = "the folder named" if folder else "the folder of the file named"
+        self.metadata.setdefault("warnings", []).append(f"{named}: read {real}, outside {where}{how}.")
 
     def infos(self) -> dict[str, TensorInfo]:
         """Every tensor's name, shape and dtype, in the file's order. Reads no tensor data."""

@@ -21,7 +21,8 @@ MULTI = next(p.values[0] for p in samples() if p.id == "tf1_multi_rnn")
 
 def test_list_json_contract():
     data = json.loads(run_cli("list", sample_path(MULTI), "--json").stdout)
-    assert data["source"] == {"path": sample_path(MULTI), "format": "tf-checkpoint-v2"}
+    assert data["source"] == {"path": sample_path(MULTI), "format": "tf-checkpoint-v2",
+                              "files": [os.path.realpath(sample_path(MULTI) + ".index")]}  # list reads no data file
     assert [c["name"] for c in data["cells"]] == [c["name"] for c in MULTI["cells"]]
     for cell, expected in zip(data["cells"], MULTI["cells"]):
         for key in ("layout", "input_size", "units", "reset_after", "dtype"):

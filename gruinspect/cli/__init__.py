@@ -145,6 +145,14 @@ def _one_line(message: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in message)
 
 
+def warn_each(messages) -> None:
+    """Each of a result's problems (reader warnings included) as one warning line on stderr."""
+    from ..render import warn
+
+    for message in messages:
+        warn(_one_line(message))
+
+
 def set_traceback(ctx, _param, value):
     if value:
         ctx.meta["gruinspect.traceback"] = True

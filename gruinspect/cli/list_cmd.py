@@ -5,6 +5,7 @@ import click
 from .. import render
 from ..listing import list_cells
 from ..layouts._common import is_optimizer_slot
+from . import warn_each
 from .multi import jsonl_option, paths_argument, run_paths
 from .options import common_options
 
@@ -40,8 +41,7 @@ def _list_one(path, all_tensors, long, as_json, emit=True):
         if emit:
             render.emit_json(data)
         return data
-    for problem in inventory.problems:
-        render.warn(problem)
+    warn_each(inventory.problems)
     if inventory.cells:
         render.table(
             ["cell", "layout", "input", "units", "reset_after", "dtype", "params", "activations"],

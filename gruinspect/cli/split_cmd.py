@@ -4,6 +4,7 @@ import click
 
 from .. import render
 from ..splitting import FORMATS, split
+from . import warn_each
 from .options import cell_option, common_options, path_argument
 
 
@@ -29,6 +30,7 @@ def split_command(path, out, patterns, fmt, names, force, as_json):
     """
     with render.Progress("Splitting") as progress:
         result = split(path, out, patterns=patterns, fmt=fmt, names=names, force=force, progress=progress)
+    warn_each(result.problems)  # on stderr with --json too: the manifest has no problems field
     if as_json:
         render.emit_json(result.manifest)
         return

@@ -4,6 +4,7 @@ import click
 
 from .. import render
 from ..stats import compute_stats
+from . import warn_each
 from .multi import jsonl_option, paths_argument, run_paths
 from .options import cell_option, common_options
 
@@ -34,6 +35,7 @@ def stats_command(ctx, paths, patterns, health, as_json, jsonl):
 def _stats_one(path, patterns, health, as_json, emit=True):
     with render.Progress("Reading") as progress:
         report = compute_stats(path, patterns, progress=progress)
+    warn_each(report.problems)  # on stderr with --json too: the stats JSON has no problems field
     figures = {}
     if health:
         from ..health import compute_health

@@ -5,6 +5,7 @@ import click
 from .. import render
 from ..output import write_text
 from ..verify import ORACLE_MODES, verify
+from . import warn_each
 from .multi import jsonl_option, parallel_results, paths_argument, run_each
 from .options import cell_option, common_options
 
@@ -104,8 +105,7 @@ def _tolerance(check) -> str:
 
 
 def _print_report(report) -> None:
-    for problem in report.problems:
-        render.warn(problem)
+    warn_each(report.problems)
     for i, cr in enumerate(report.cells):
         if i:
             render.text()

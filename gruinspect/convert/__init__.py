@@ -249,6 +249,7 @@ def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source:
                 plan = by_cell[id(cell)].plan
                 mcells.append(MappedCell(cell, plan, apply_plan(plan, blocks, cell.input_size, cell.units), direction))
             mapped.append(MappedLayer(layer, mcells))
+        result.source = {**result.source, "files": sorted(store.files_read)}  # shards read since included
         files = module.write(mapped, tmp, **options)
         for ml in mapped:
             for mc in ml.cells:

@@ -20,7 +20,6 @@ import os
 from types import ModuleType
 from typing import NamedTuple
 
-from .._paths import is_within
 from ..errors import UnsupportedError, UsageError
 from ..store import TensorStore
 
@@ -62,19 +61,10 @@ def open_store(path: str) -> TensorStore:
     """Open PATH with the first reader whose ``sniff`` claims it; ``store.format`` is what it found."""
     reader, fmt = detect(path)
     store = reader.open(path, fmt)
-    outside = _outside(path, getattr(store, "path", None))
-    if outside:  # a `checkpoint` state file may name any path, as TensorFlow allows
-        store.metadata.setdefault("warnings", []).append(
-            f"{path}: the checkpoint read is {outside}, outside the folder named (its `checkpoint` state file "
-            f"points there).")
+    # A `checkpoint` state file may name any path, as TensorFlow allows, and a link may lead out:
+    # every file read outside what the user named is one warning, shards opened later included.
+    store.watch_named(path)
     return store
-
-
-def _outside(named: str, read: str | None) -> str | None:
-    """``read`` (a store's file or prefix) when it lies outside the folder ``named``, else None."""
-    if not read or not os.path.isdir(named) or is_within(named, read):
-        return None
-    return os.path.realpath(read)
 
 
 def check_format(fmt: str | None, formats: tuple[str, ...], path: str) -> str:

@@ -65,6 +65,7 @@ class OffsetStore(TensorStore):
             self._file = builtins.open(path, "rb")
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+        self.note_file(path)
         self.size = os.fstat(self._file.fileno()).st_size
 
     def add(self, name: str, placed: Placed, limit: int) -> None:

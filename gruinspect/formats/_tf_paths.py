@@ -59,6 +59,15 @@ def latest_from_state(folder: str) -> str | None:
     return prefix
 
 
+def noting_state_file(path: str, store):
+    """``store``, with PATH's `checkpoint` state file recorded as read when PATH is a folder that
+    has one (it chose the checkpoint: :func:`latest_from_state`)."""
+    state = os.path.join(path, "checkpoint")
+    if os.path.isdir(path) and os.path.isfile(state):
+        store.note_file(state)
+    return store
+
+
 def _exists_as_checkpoint(prefix: str) -> bool:
     # V2 `.index`, a V1 single file, or V1 shards `P-00000-of-00002` (docs/tf-checkpoints.md)
     return os.path.isfile(prefix + ".index") or os.path.isfile(prefix) or bool(v1_shards(prefix))

@@ -87,6 +87,7 @@ class GraphDefStore(TensorStore):
         super().__init__()
         self.path = path
         try:
+            self.note_file(path)
             self._data = _tensor_proto.map_file(path)
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None

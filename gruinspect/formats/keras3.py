@@ -184,6 +184,7 @@ class Keras3Store(_h5.H5Store):
 
         path = self.path
         try:
+            self.note_file(path)
             zf = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
             raise TruncatedFileError(
@@ -220,9 +221,11 @@ class Keras3Store(_h5.H5Store):
         path = self.path
         weights = _archive_folder_weights(path)
         config_path = os.path.join(path, "config.json")
+        self.note_file(config_path)
         self.config = _json_value(_read_small_file(config_path), config_path)
         meta_path = os.path.join(path, "metadata.json")
         if os.path.isfile(meta_path):
+            self.note_file(meta_path)
             meta = _json_value(_read_small_file(meta_path), meta_path)
             if isinstance(meta, dict):
                 self._set_version(meta)
@@ -230,11 +233,13 @@ class Keras3Store(_h5.H5Store):
         if weights == WEIGHTS_H5:
             self.open_h5_files([(wpath, wpath)])
         elif weights == WEIGHTS_NPZ:
+            self.note_file(wpath)
             self._open_npz(wpath, wpath)
         else:
             self.open_sharded(wpath)
 
     def open_sharded(self, index_path: str) -> None:
+        self.note_file(index_path)
         index = _json_value(_read_small_file(index_path), index_path)
         folder = os.path.dirname(os.path.abspath(index_path))
         sources = []
@@ -251,6 +256,8 @@ class Keras3Store(_h5.H5Store):
         import h5py
 
         for source, where in sources:
+            if source == where:  # a file of its own, not an archive member
+                self.note_file(source)
             f = _h5.open_file(source, where)
             index = self.add_file(f, where)
 

@@ -105,6 +105,7 @@ class KerasH5Store(_h5.H5Store):
     def __init__(self, path: str, f) -> None:
         super().__init__()
         self.path = path
+        self.note_file(path)
         index = self.add_file(f, path)
         self.format = keras_format(f) or ""
         if not self.format:

@@ -98,6 +98,7 @@ class OnnxStore(TensorStore):
         self._infos: dict[str, TensorInfo] = {}
         self._mm = None
         try:
+            self.note_file(path)
             with builtins.open(path, "rb") as f:
                 if os.fstat(f.fileno()).st_size:
                     self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -222,6 +223,7 @@ class OnnxStore(TensorStore):
         try:
             if ref.external is not None:
                 full, offset, length = self._external_extent(ref, None)
+                self.note_file(full)
                 with builtins.open(full, "rb") as f:
                     raw = os.pread(f.fileno(), length, offset)
                 if len(raw) != length:

@@ -108,6 +108,7 @@ class SavedModelStore(ObjectCheckpointStore):
             )
             return []
         try:
+            self.note_file(proto)
             data = _tensor_proto.map_file(proto)
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {proto}: {exc.strerror}.") from None
@@ -280,6 +281,7 @@ class SavedModelStore(ObjectCheckpointStore):
         if not os.path.isfile(path):
             return None
         try:
+            self.note_file(path)
             data = _tensor_proto.map_file(path)
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None

@@ -62,11 +62,13 @@ def open(path: str, fmt: str | None = None) -> "BundleStore":  # noqa: A001 - th
     prefix = bundle_prefix(path)
     if prefix is None:
         raise InvalidFileError(f"Invalid TensorFlow checkpoint {path}: no `.index` table found.")
+    from ._tf_paths import noting_state_file
+
     if check_format(fmt or sniff(path), FORMATS, path) == OBJECT_FORMAT:
         from ._object_graph import ObjectCheckpointStore
 
-        return ObjectCheckpointStore(prefix)
-    return BundleStore(prefix)
+        return noting_state_file(path, ObjectCheckpointStore(prefix))
+    return noting_state_file(path, BundleStore(prefix))
 
 
 class _Entry:
@@ -127,6 +129,7 @@ class BundleStore(TensorStore):
     # -- index ---------------------------------------------------------------------------
     def _load_index(self) -> None:
         try:
+            self.note_file(self._index_path)
             with builtins.open(self._index_path, "rb") as f:
                 data = f.read()
         except OSError as exc:
@@ -305,6 +308,7 @@ class BundleStore(TensorStore):
             path = self.shard_path(shard_id)
             try:
                 f = builtins.open(path, "rb")
+                self.note_file(path)
             except FileNotFoundError:
                 raise InvalidFileError(
                     f"Invalid TensorFlow checkpoint {self.prefix}: data shard {os.path.basename(path)} is missing."

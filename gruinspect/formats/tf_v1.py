@@ -72,7 +72,9 @@ def open(path: str, fmt: str | None = None) -> "V1Store":  # noqa: A001 - the re
     if found is None:
         raise InvalidFileError(f"Invalid TensorFlow V1 checkpoint {path}: no checkpoint file with a slice table found.")
     check_format(fmt or FORMAT, FORMATS, path)
-    return V1Store(*found)
+    from ._tf_paths import noting_state_file
+
+    return noting_state_file(path, V1Store(*found))
 
 
 def _looks_like_v1(path: str) -> bool:
@@ -145,6 +147,7 @@ class V1Store(TensorStore):
             f = builtins.open(path, "rb")
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
+        self.note_file(path)
         self._handles.append(f)
         try:
             table = TableFile(path, f)

@@ -126,6 +126,7 @@ class TfjsStore(TensorStore):
             size = os.path.getsize(self.json_path)
             if size > MAX_JSON_BYTES:
                 raise _invalid(self.path, f"{MODEL_JSON} is {size} bytes, more than a model description can be")
+            self.note_file(self.json_path)
             with builtins.open(self.json_path, "rb") as f:
                 text = f.read()
         except OSError as exc:
@@ -253,6 +254,7 @@ class TfjsStore(TensorStore):
                 if f is None:
                     try:
                         f = self._files[shard] = builtins.open(shard, "rb")
+                        self.note_file(shard)
                     except OSError as exc:
                         raise InvalidFileError(f"Cannot read shard {shard}: {exc.strerror}.") from None
                 f.seek(a)

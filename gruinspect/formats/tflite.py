@@ -157,6 +157,7 @@ class TfliteStore(TensorStore):
             self._file = builtins.open(path, "rb")
         except OSError as exc:
             raise InvalidFileError(f"Cannot read {path}: {exc.strerror}.") from None
+        self.note_file(path)
         try:
             size = os.fstat(self._file.fileno()).st_size
             if size < 8:

@@ -96,7 +96,8 @@ def verify_store(store, **options) -> VerifyReport:
 
     _check_options(options)
     discovery = find_cells(store)
-    inventory = Inventory(path=store.path, format=store.format, cells=discovery.cells, problems=discovery.problems)
+    inventory = Inventory(path=store.path, format=store.format, cells=discovery.cells, problems=discovery.problems,
+                          files_read=store.files_read)
     return _verify_inventory(store, inventory, **options)
 
 
@@ -145,6 +146,8 @@ def _verify_inventory(store, inventory, *, exported=None, patterns=None, oracle=
     report.frameworks = {m: getattr(sys.modules[m], "__version__", "?")
                          for m in ("tensorflow", "tf_keras", "keras") if sys.modules.get(m) is not None}
     report.seconds = time.perf_counter() - start
+    report.files = inventory.source["files"]
+    report.problems += inventory.problems_now()[len(inventory.problems):]  # files opened by the checks
     return report
 
 

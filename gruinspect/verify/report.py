@@ -105,6 +105,7 @@ class VerifyReport:
     allow_empty: bool = False
     frameworks: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    files: list[str] = field(default_factory=list)  # every file of PATH read (source.files)
 
     @property
     def all_checks(self) -> list[tuple[str | None, Check]]:
@@ -137,7 +138,7 @@ class VerifyReport:
     def to_json(self) -> dict:
         counts = self.counts()
         return {
-            "source": {"path": self.path, "format": self.format},
+            "source": {"path": self.path, "format": self.format, "files": self.files},
             "exported": self.exported,
             "status": PASSED if self.ok else FAILED,
             "exit_code": int(self.exit_code),

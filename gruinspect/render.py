@@ -5,7 +5,6 @@ stdout is a terminal, so piped and JSON output start fast.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -17,8 +16,17 @@ def is_terminal(stream=None) -> bool:
 
 
 def emit_json(data) -> None:
+    import json  # only --json output needs it (start-up time of plain `list`)
+
     json.dump(data, sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def json_line(data) -> str:
+    """One JSON Lines record (``--jsonl``), newline included."""
+    import json
+
+    return json.dumps(data, allow_nan=False) + "\n"
 
 
 def fmt_number(value) -> str:

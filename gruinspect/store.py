@@ -7,16 +7,17 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 # numpy is imported inside the functions that need it: `gruinspect list` never does (start-up time).
 if TYPE_CHECKING:
     import numpy as np
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+# Records here and in the modules `list` imports are NamedTuples or plain classes, not
+# dataclasses: a dataclass compiles its methods when its module is imported (about 1 ms each),
+# which is most of a `list` run's time beyond Python's own start-up.
+class TensorInfo(NamedTuple):
     """Name, shape and dtype of one stored tensor, known without reading its data."""
 
     name: str
@@ -32,14 +33,27 @@ class TensorInfo:
         return self.numel * dtype_itemsize(self.dtype)
 
 
-@dataclass
 class LayerInfo:
     """What a file says about one layer: its user name, class, config and weights (store names)."""
 
-    name: str
-    class_name: str
-    config: dict = field(default_factory=dict)
-    weights: list[str] = field(default_factory=list)
+    __slots__ = ("name", "class_name", "config", "weights")
+
+    def __init__(self, name: str, class_name: str, config: dict | None = None, weights: list[str] | None = None):
+        self.name, self.class_name = name, class_name
+        self.config: dict = {} if config is None else config
+        self.weights: list[str] = [] if weights is None else weights
+
+    def __repr__(self) -> str:
+        return (f"LayerInfo(name={self.name!r}, class_name={self.class_name!r}, config={self.config!r}, "
+                f"weights={self.weights!r})")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, LayerInfo):
+            return NotImplemented
+        return (self.name, self.class_name, self.config, self.weights) == \
+            (other.name, other.class_name, other.config, other.weights)
+
+    __hash__ = None  # mutable: not hashable
 
 
 class TensorStore:

@@ -10,7 +10,6 @@ exit code is the worst of the files' codes.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from contextlib import ExitStack, redirect_stderr, redirect_stdout
 
@@ -94,7 +93,7 @@ def run_each(ctx, paths, one, *, as_json: bool, jsonl: bool, results=None) -> in
         worst = max(worst, code)
         item = entry(path, code, data, error)
         if jsonl:
-            sys.stdout.write(json.dumps(item, allow_nan=False) + "\n")
+            sys.stdout.write(render.json_line(item))
             sys.stdout.flush()
         elif as_json:
             entries.append(item)

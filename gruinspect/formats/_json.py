@@ -8,8 +8,6 @@ each reader keeps its own "is not JSON" message.
 """
 from __future__ import annotations
 
-import json
-
 from ..errors import UnsupportedError
 
 # A Keras config nests about four JSON levels per model level (model, layers list, layer, config),
@@ -23,6 +21,8 @@ def too_deep(where: str, what: str) -> UnsupportedError:
 
 def loads(text, where: str, what: str = "its JSON"):
     """``json.loads(text)`` whose value nests at most :data:`MAX_DEPTH` levels."""
+    import json  # here, not at the top: detecting a file's format imports this module's readers
+
     try:
         value = json.loads(text)
     except RecursionError:

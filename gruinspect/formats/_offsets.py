@@ -10,15 +10,14 @@ from __future__ import annotations
 import builtins
 import math
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import InvalidFileError, TruncatedFileError
 from ..store import TensorInfo, TensorStore, numpy_dtype
 from ._tf_types import ITEMSIZE  # bytes per element without importing numpy (`list` never does)
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """One tensor: ``dtype`` elements of a storage starting at byte ``base`` of the file; element
     ``i`` of the tensor (multi-index) is storage element ``offset + sum(i_k * stride_k)``."""
 

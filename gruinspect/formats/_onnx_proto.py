@@ -22,7 +22,6 @@ file until the store reads them. numpy is not imported (``gruinspect list`` neve
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from ._wire import WireError, iter_fields, read_varint
 
@@ -64,17 +63,24 @@ def varints(value) -> list[int]:
     return [v - (1 << 64) if v >= 1 << 63 else v for v in out]
 
 
-@dataclass
+# Plain classes, not dataclasses: `list` imports this module, and a dataclass compiles its
+# methods at import time (see gruinspect/store.py).
 class TensorRef:
-    """One TensorProto: name, dtype, shape and where its values are, none of them read."""
+    """One TensorProto: name, dtype, shape and where its values are, none of them read.
 
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    raw: memoryview | None = None          # raw_data
-    typed: list = field(default_factory=list)  # (wire_type, value) runs of the typed field
-    external: dict[str, str] | None = None  # external_data entries when data_location = EXTERNAL
-    segmented: bool = False
+    ``raw`` is raw_data; ``typed`` the (wire_type, value) runs of the typed field; ``external``
+    the external_data entries when data_location = EXTERNAL."""
+
+    __slots__ = ("name", "dtype", "shape", "raw", "typed", "external", "segmented")
+
+    def __init__(self, name: str, dtype: str, shape: tuple[int, ...], raw: memoryview | None = None,
+                 typed: list | None = None, external: dict[str, str] | None = None, segmented: bool = False):
+        self.name, self.dtype, self.shape, self.raw = name, dtype, shape, raw
+        self.typed = [] if typed is None else typed
+        self.external, self.segmented = external, segmented
+
+    def __repr__(self) -> str:
+        return f"TensorRef({self.name!r}, {self.dtype}, {list(self.shape)})"
 
 
 def tensor_ref(view, *, what: str) -> TensorRef:
@@ -116,19 +122,20 @@ def tensor_ref(view, *, what: str) -> TensorRef:
     return TensorRef(name, dtype, tuple(dims), raw, runs, external if location == 1 else None, segmented)
 
 
-@dataclass
 class Node:
     """One NodeProto; ``attributes`` hold numbers, strings and lists, ``tensors`` and ``graphs``
     the attributes that are a TensorProto or a body graph."""
 
-    name: str
-    op_type: str
-    domain: str
-    inputs: list[str]
-    outputs: list[str]
-    attributes: dict = field(default_factory=dict)
-    tensors: dict[str, TensorRef] = field(default_factory=dict)
-    graphs: dict[str, "Graph"] = field(default_factory=dict)
+    __slots__ = ("name", "op_type", "domain", "inputs", "outputs", "attributes", "tensors", "graphs")
+
+    def __init__(self, name: str, op_type: str, domain: str, inputs: list[str], outputs: list[str]):
+        self.name, self.op_type, self.domain, self.inputs, self.outputs = name, op_type, domain, inputs, outputs
+        self.attributes: dict = {}
+        self.tensors: dict[str, TensorRef] = {}
+        self.graphs: dict[str, Graph] = {}
+
+    def __repr__(self) -> str:
+        return f"Node({self.label!r}, {self.op_type})"
 
     @property
     def label(self) -> str:
@@ -136,21 +143,25 @@ class Node:
         return self.name or next((o for o in self.outputs if o), "") or self.op_type
 
 
-@dataclass
 class Graph:
-    """One GraphProto; ``path`` is "" for the main graph, else ``<node label>/<attribute>`` chains."""
+    """One GraphProto; ``path`` is "" for the main graph, else ``<node label>/<attribute>`` chains.
+    ``constants`` maps value names to store tensor names (initializers and Constant outputs)."""
 
-    name: str
-    path: str
-    nodes: list[Node] = field(default_factory=list)
-    initializers: list[TensorRef] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    sparse_initializers: int = 0
-    parent: "Graph | None" = None
-    # value name -> store tensor name (initializers and Constant outputs of this graph)
-    constants: dict[str, str] = field(default_factory=dict)
-    _producers: dict | None = field(default=None, repr=False)
+    __slots__ = ("name", "path", "nodes", "initializers", "inputs", "outputs", "sparse_initializers", "parent",
+                 "constants", "_producers")
+
+    def __init__(self, name: str, path: str, parent: Graph | None = None):
+        self.name, self.path, self.parent = name, path, parent
+        self.nodes: list[Node] = []
+        self.initializers: list[TensorRef] = []
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self.sparse_initializers = 0
+        self.constants: dict[str, str] = {}
+        self._producers: dict | None = None
+
+    def __repr__(self) -> str:
+        return f"Graph({self.path or self.name!r}, {len(self.nodes)} nodes)"
 
     def walk(self):
         """This graph and every body graph below it, outermost first."""
@@ -300,13 +311,15 @@ def graph(view, path: str, parent: Graph | None = None, depth: int = 0) -> Graph
     return g
 
 
-@dataclass
 class Model:
-    ir_version: int = 0
-    producer_name: str = ""
-    producer_version: str = ""
-    opsets: dict[str, int] = field(default_factory=dict)
-    graph: Graph | None = None
+    """A ModelProto's header fields and main graph."""
+
+    __slots__ = ("ir_version", "producer_name", "producer_version", "opsets", "graph")
+
+    def __init__(self) -> None:
+        self.ir_version, self.producer_name, self.producer_version = 0, "", ""
+        self.opsets: dict[str, int] = {}
+        self.graph: Graph | None = None
 
 
 # ModelProto fields and the wire type each must have (2 = length-delimited, 0 = varint).

@@ -20,8 +20,7 @@ import math
 import mmap
 import os
 from collections.abc import Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import UnsupportedError
 from ..store import numpy_dtype
@@ -83,6 +82,10 @@ def header(view) -> tuple[int, tuple[int, ...] | None]:
     return dtype, shape
 
 
+if TYPE_CHECKING:
+    import numpy as np
+
+
 # dtype name -> (TensorProto field, kind). kind says how the wire values are read.
 _TYPED = {
     "float32": (5, "f4"), "float64": (6, "f8"), "complex64": (9, "f4"), "complex128": (12, "f8"),
@@ -102,6 +105,8 @@ def storage_dtype(dtype: str) -> np.dtype:
 
 def varints(raw) -> np.ndarray:
     """Decode a packed run of base-128 varints into uint64 values, vectorised."""
+    import numpy as np
+
     a = np.frombuffer(raw, dtype=np.uint8)
     if a.size == 0:
         return np.zeros(0, np.uint64)
@@ -121,6 +126,8 @@ def varints(raw) -> np.ndarray:
 
 
 def _from_ints(values: np.ndarray, dtype: str) -> np.ndarray:
+    import numpy as np
+
     if dtype == "bool":
         return values != 0
     if dtype in ("float16", "bfloat16"):
@@ -144,6 +151,8 @@ def decode(view, dtype: str, shape: tuple[int, ...], *, what: str = "tensor", fi
     than elements repeat the last one; without it (V1 slices) the counts must match. Raises
     :class:`WireError` on malformed data.
     """
+    import numpy as np
+
     numel = math.prod(shape)
     values, complete = stored_values(view, dtype, shape, what=what)
     if complete:
@@ -165,6 +174,8 @@ def decode(view, dtype: str, shape: tuple[int, ...], *, what: str = "tensor", fi
 def stored_values(view, dtype: str, shape: tuple[int, ...], *, what: str = "tensor") -> tuple[np.ndarray, bool]:
     """``(values, complete)``: the tensor of ``shape`` when the TensorProto stores every value,
     else the 1-D run of values it does store (a splat constant: the last one repeats), unexpanded."""
+    import numpy as np
+
     numel = math.prod(shape)
     if dtype not in _TYPED:
         raise WireError(f"dtype {dtype} cannot be decoded from a TensorProto")
@@ -194,6 +205,8 @@ def stored_values(view, dtype: str, shape: tuple[int, ...], *, what: str = "tens
 
 
 def _typed_values(dtype: str, kind: str, runs: list) -> np.ndarray:
+    import numpy as np
+
     if kind == "bytes":
         out = np.empty(len(runs), dtype=object)
         for i, (wire_type, value) in enumerate(runs):

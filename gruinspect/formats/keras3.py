@@ -26,8 +26,6 @@ from __future__ import annotations
 import builtins
 import io
 import os
-import shutil
-import tempfile
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo
@@ -83,13 +81,16 @@ def _archive_folder_weights(path: str) -> str | None:
 
 def _is_keras3_h5(path: str) -> bool:
     try:
-        import h5py
+        with hang_guard(_h5.hang_message(path)):
+            # imported inside the guard: a supervised command forks before h5py and numpy load,
+            # so the two processes share (and copy on write) fewer pages
+            import h5py
 
-        with hang_guard(_h5.hang_message(path)), h5py.File(path, "r") as f:
-            if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
-                return False
-            return any(isinstance(_h5.lookup(f, k, path), h5py.Group)
-                       for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
+            with h5py.File(path, "r") as f:
+                if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
+                    return False
+                return any(isinstance(_h5.lookup(f, k, path), h5py.Group)
+                           for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
     except Exception:
         return False
 
@@ -336,6 +337,9 @@ class Keras3Store(_h5.H5Store):
         _limits.check_expansion(info.file_size, info.compress_size,
                                 f"Unsupported Keras archive {self.path}: member {info.filename}")
         if self._tmpdir is None:
+            import shutil
+            import tempfile
+
             self._tmpdir = tempfile.mkdtemp(prefix="gruinspect-keras-")
             self._cleanup.append(lambda d=self._tmpdir: shutil.rmtree(d, ignore_errors=True))
         target = os.path.join(self._tmpdir, f"member-{len(os.listdir(self._tmpdir))}")

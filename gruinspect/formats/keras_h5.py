@@ -42,10 +42,11 @@ def sniff(path: str) -> str | None:
     if not _h5.is_hdf5(path):
         return None
     try:
-        import h5py
+        with hang_guard(_h5.hang_message(path)):
+            import h5py  # inside the guard, as in keras3._is_keras3_h5
 
-        with hang_guard(_h5.hang_message(path)), h5py.File(path, "r") as f:
-            return keras_format(f) or HDF5
+            with h5py.File(path, "r") as f:
+                return keras_format(f) or HDF5
     except Exception:  # a damaged file: open() says what is wrong with it
         return HDF5
 
@@ -155,7 +156,11 @@ class KerasH5Store(_h5.H5Store):
                     f"but has no group.")
             weight_names = _h5.name_list(group, "weight_names", len(self._infos), where) or []
             weights = []
+            prefix = group.name.strip("/") + "/"
             for wn in weight_names:
+                if (prefix + wn) in self._entries:  # reached by the walk through hard links: already checked
+                    weights.append((wn, prefix + wn))
+                    continue
                 ds = _h5.lookup(group, wn, where)
                 if not isinstance(ds, _dataset_type()):
                     raise InvalidFileError(

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import builtins
 import os
-import pickletools
-import zipfile
+from typing import TYPE_CHECKING
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import LayerInfo
 from . import _zip
 from ._offsets import OffsetStore, Placed
-from ._pickle import RestrictedUnpickler, StorageRef, collect
 from ._tf_types import ITEMSIZE
+
+if TYPE_CHECKING:
+    from ._pickle import StorageRef
+
+# zipfile, pickletools and the unpickler are imported when a file is a PyTorch file: every other
+# format's detection passes through this module's sniff and should not pay for them.
 
 FORMAT_ZIP = "pytorch-zip"
 FORMAT_LEGACY = "pytorch-legacy"
@@ -58,6 +62,8 @@ def sniff(path: str) -> str | None:
         return FORMAT_LEGACY
     if not head.startswith(b"PK\x03\x04"):
         return None
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
@@ -101,6 +107,8 @@ def _scan(read, where: str, size: int) -> None:
     the data fails here with one line, before the unpickler allocates what the file claims: the C
     unpickler sizes its memo by the largest index a PUT names, so a stream of ``size`` bytes may
     name no index beyond ``size``."""
+    import pickletools
+
     try:
         for op, arg, _ in pickletools.genops(read):
             if op.name in _MEMO_PUTS and isinstance(arg, int) and arg > size:
@@ -138,11 +146,15 @@ class TorchStore(OffsetStore):
     def _unpickle(self, data: bytes, where: str):
         import io
 
+        from ._pickle import RestrictedUnpickler
+
         _scan(io.BytesIO(data), where, len(data))
         unpickler = RestrictedUnpickler(data, where)
         return unpickler.load_safely(), unpickler
 
     def _finish(self, root, unpickler, place) -> None:
+        from ._pickle import collect
+
         found = collect(root, self.path)
         for name, ref in found.tensors.items():
             base, limit = place(ref.storage, name)
@@ -159,6 +171,8 @@ class TorchStore(OffsetStore):
 
     # -- zip ------------------------------------------------------------------------------
     def open_zip(self) -> None:
+        import zipfile
+
         try:
             zf = zipfile.ZipFile(self._file)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:

@@ -19,8 +19,7 @@ import builtins
 import math
 import os
 import re
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
@@ -29,6 +28,9 @@ from ._table import TableError, TableFile
 from ._tf_paths import latest_from_state, v1_shards
 from ._tf_slices import shape_from_proto, slice_from_proto, slice_key, slice_region
 from ._tf_types import dtype_from_enum
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "tf-checkpoint-v1"
 FORMATS = (FORMAT,)
@@ -178,6 +180,8 @@ class V1Store(TensorStore):
 
     # -- data ----------------------------------------------------------------------------
     def read(self, name: str) -> np.ndarray:
+        import numpy as np
+
         tensor = self._tensors[name]
         if tensor.dtype not in _tensor_proto._TYPED:
             raise UnsupportedError(f"Unsupported dtype {tensor.dtype} for tensor {name} in {self.prefix}.")

@@ -7,8 +7,8 @@ next, and a module that sees GRU-like names with shapes that do not fit explains
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from ..cell import GruCell
 from ..errors import UnsupportedError
@@ -19,10 +19,11 @@ LAYOUTS: list[str] = ["cudnn_compatible_gru_cell", "tf_gru_cell", "gru_block_cel
                       "keras_gru", "pytorch_gru", "onnx_gru", "onnx_loop_gru", "tflite_sequence_gru", "tflite_gru"]
 
 
-@dataclass
-class Discovery:
+class Discovery(NamedTuple):
+    """What :func:`find_cells` found: the cells, and sentences on GRU-like tensors that did not fit."""
+
     cells: list[GruCell]
-    problems: list[str] = field(default_factory=list)
+    problems: list[str]
 
 
 def specs() -> list[LayoutSpec]:

@@ -12,7 +12,7 @@ layer's weight order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..store import TensorInfo
 from ._common import is_optimizer_slot, join, scopes_with
@@ -32,15 +32,14 @@ _CELL_SUFFIX = re.compile(r"/(gru_cell(_\d+)?|cell)$")
 _ROLE_LEAVES = {"kernel": "kernel", "recurrent_kernel": "recurrent_kernel", "bias": "bias"}
 
 
-@dataclass
-class Candidate:
+class Candidate(NamedTuple):
     """A layer or scope that may be a Keras GRU, with its tensors by layout role."""
 
     name: str
     layout: str
     tensors: dict[str, TensorInfo]
     class_name: str = ""
-    config: dict = field(default_factory=dict)
+    config: dict = {}  # never mutated: a NamedTuple default is shared
     has_config: bool = False
     from_layer: bool = True
     problem: str | None = None  # set when the layer claims to be this layout but cannot be one

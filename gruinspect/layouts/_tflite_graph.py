@@ -8,7 +8,7 @@ or a constant (a folded term).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Graph:
@@ -44,8 +44,7 @@ class Graph:
         return [int(v) for v in store.read_raw(name).reshape(-1)] if name else None
 
 
-@dataclass
-class Term:
+class Term(NamedTuple):
     """A column band [start, stop) of one FULLY_CONNECTED output (or a folded constant)."""
 
     fc: object = None

@@ -25,8 +25,7 @@ class Activations(NamedTuple):
     recurrent_activation: str  # reset and update gates
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """A function named ``"package.module:attribute"``, imported only when first called."""
 
     path: str
@@ -39,8 +38,7 @@ class Ref:
         return self.resolve()(*args, **kwargs)
 
 
-@dataclass(frozen=True)
-class Oracle:
+class Oracle(NamedTuple):
     """The framework's own implementation of the convention, for ``verify``.
 
     ``run(cell, tensors, xs, h0, acts) -> gruinspect.oracle.OracleRun``: ``tensors`` are the
@@ -60,8 +58,7 @@ class Oracle:
         return tuple(self.needs_for(cell)) if self.needs_for is not None else self.needs
 
 
-@dataclass(frozen=True)
-class ConventionRow:
+class ConventionRow(NamedTuple):
     """One row this layout contributes to the convert verdict table (README)."""
 
     reset_after: bool

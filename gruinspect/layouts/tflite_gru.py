@@ -33,7 +33,7 @@ scope of the step (``functional_1/g_1``, as the converter wrote it).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..cell import Block, BlockSource, GruCell
 from ._tflite_graph import (Graph, add_terms, const_store_name, fc_band, no_fused_activation, op_cone,
@@ -54,15 +54,16 @@ def transposed_inverse(values, stored_shape):
     return np.ascontiguousarray(values.T).reshape(stored_shape)
 
 
-@dataclass
-class _Step:
+class _Step(NamedTuple):
+    """One recognised GRU step of a TFLite graph: its tensors, ops and gate terms."""
+
     sg: int
     x: int            # the step's input tensor
     h: int | None     # the previous state (None: folded to zero)
     h_new: int
     ops: list[int]
     reset_after: bool
-    terms: dict = field(default_factory=dict)  # (gate, "x"|"h") -> Term
+    terms: dict  # (gate, "x"|"h") -> Term
     candidate_fc: object = None  # reset_after=False: FC(r * h)
     scope: str = ""
 

@@ -168,6 +168,94 @@ def map_blocks(store: TensorStore, cells: list[GruCell], func: Callable[[GruCell
     exception raised by a read, a checksum or ``func`` cancels what has not started and
     propagates once the running calls have finished.
     """
+    return _schedule(store, cells, func, None, threads, progress)
+
+
+def stream_blocks(store: TensorStore, cells: list[GruCell], open_sink: Callable[[GruCell, Block, np.dtype], Sink],
+                  *, threads: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[list]:
+    """Every block's values pushed through a sink; the sinks' results per cell, as :func:`map_blocks`.
+
+    ``open_sink(cell, block, dtype)`` returns a :class:`Sink`; it is given the block's values
+    as successive row ranges (``write``), in order, then ``finish()`` gives the result (and
+    ``abort()`` is called instead when anything fails). Unlike :func:`map_blocks`, a tensor
+    streamed from the file (``row_reader``) is read once, a few MiB of rows at a time, by one
+    worker that checks its checksum on those same bytes and hands every block its part: no
+    second read per block or for the checksum. Workers take the largest tensors first.
+    """
+    def per_block(cell, block, data):
+        sink = open_sink(cell, block, data.dtype)
+        try:
+            for piece in data.pieces():
+                sink.write(piece)
+            return sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+
+    return _schedule(store, cells, per_block, lambda reader, items: _stream_tensor(reader, items, open_sink),
+                     threads, progress)
+
+
+class Sink:
+    """What :func:`stream_blocks` pushes one block's values into (the interface; duck-typed)."""
+
+    def write(self, piece: np.ndarray) -> None:
+        """The next rows of the block (a view, valid only during the call)."""
+        raise NotImplementedError
+
+    def finish(self):
+        """All rows were written: the block's result."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Something failed: release what the sink holds (may follow ``finish``)."""
+
+
+# Bytes of stored rows read at a time when one worker streams a whole tensor to its blocks:
+# small enough that the rows are still in the CPU cache when each block hashes or copies them.
+STREAM_BYTES = 1 << 20
+
+
+def _stream_tensor(reader, items: list, open_sink) -> list:
+    """Read the rows of one streamable tensor once and feed each block its part (see stream_blocks)."""
+    one_d = len(reader.shape) == 1
+    checker = getattr(reader, "checker", None)
+    check = checker() if checker is not None else None
+    sinks, parts = [], []  # parts: (first row, end row, column slice or None, sink)
+    try:
+        for _, _, cell, block in items:
+            sinks.append(open_sink(cell, block, reader.dtype))
+            index = block.source.index
+            whole = one_d or tuple(index[1]) == (0, reader.shape[1])
+            parts.append((index[0][0], index[0][1], None if whole else slice(*index[1]), sinks[-1]))
+        if check is None:  # a checksum of its own (or none): the blocks' rows are all that is read
+            reader.verify(_thread_buffer(PIECE_BYTES)[:PIECE_BYTES])
+            lo, hi = min(p[0] for p in parts), max(p[1] for p in parts)
+        else:  # every row goes through the checksum, in order
+            lo, hi = 0, reader.shape[0]
+        step = max(1, STREAM_BYTES // max(reader.row_bytes, 1))
+        buf = _thread_buffer(min(step, max(hi - lo, 1)) * reader.row_bytes)
+        for a in range(lo, hi, step):
+            b = min(a + step, hi)
+            rows = reader.read_rows(a, b, buf)
+            if check is not None:
+                check.update(rows)
+            for r0, r1, cols, sink in parts:
+                if r0 < b and a < r1:
+                    piece = rows[max(r0, a) - a : min(r1, b) - a]
+                    sink.write(piece if cols is None else piece[:, cols])
+        if check is not None:
+            check.finish()
+        return [sink.finish() for sink in sinks]
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+
+
+def _schedule(store, cells, per_block, per_tensor, threads, progress) -> list[list]:
+    """map_blocks and stream_blocks: ``per_tensor(reader, items)`` (when given) takes a whole
+    streamable tensor and returns its items' results; else ``per_block`` runs once per block."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     infos = store.infos()
@@ -184,7 +272,7 @@ def map_blocks(store: TensorStore, cells: list[GruCell], func: Callable[[GruCell
     results: list[list] = [[None] * n for n in counts]
     total = sum(counts)
     limit = max((nbytes for _, nbytes, _ in plan), default=0) + READ_AHEAD_BYTES
-    pending: dict = {}  # future -> (plan index, cell index or None for a checksum, slot)
+    pending: dict = {}  # future -> (plan index, what: a cell index, None for a checksum, or "tensor", slot)
     left: dict[int, int] = {}  # plan index -> calls not finished, for tensors held in memory
     held = 0  # bytes of the tensors in ``left``
     done = 0
@@ -205,23 +293,30 @@ def map_blocks(store: TensorStore, cells: list[GruCell], func: Callable[[GruCell
                     held -= plan[pi][1]
             if ci is None:
                 continue
-            results[ci][slot] = value
-            done += 1
-            if progress:
-                progress(done, total)
+            pairs = zip(plan[pi][2], value) if ci == "tensor" else (((ci, slot, None, None), value),)
+            for (cj, sj, _, _), v in pairs:
+                results[cj][sj] = v
+                done += 1
+                if progress:
+                    progress(done, total)
 
     def verify(reader) -> None:
         reader.verify(_thread_buffer(PIECE_BYTES)[:PIECE_BYTES])
 
     pool = ThreadPoolExecutor(max_workers=threads or _default_threads(), thread_name_prefix="gruinspect")
     try:
-        for pi, (tensor, nbytes, items) in enumerate(plan):
+        # Largest first, so that the last task to finish is a small one.
+        for pi in sorted(range(len(plan)), key=lambda i: -plan[i][1]):
+            tensor, nbytes, items = plan[pi]
             collect(block=False)
             reader = row_reader(tensor) if row_reader else None
             if _streamable(reader, [b for *_, b in items]):
+                if per_tensor is not None:
+                    pending[pool.submit(per_tensor, reader, items)] = (pi, "tensor", 0)
+                    continue
                 pending[pool.submit(verify, reader)] = (pi, None, 0)
                 for ci, slot, cell, block in items:
-                    pending[pool.submit(func, cell, block, BlockData(block, reader=reader))] = (pi, ci, slot)
+                    pending[pool.submit(per_block, cell, block, BlockData(block, reader=reader))] = (pi, ci, slot)
                 continue
             while left and held + nbytes > limit:
                 collect(block=True)
@@ -230,7 +325,7 @@ def map_blocks(store: TensorStore, cells: list[GruCell], func: Callable[[GruCell
             left[pi] = len(items)
             held += nbytes
             for ci, slot, cell, block in items:
-                pending[pool.submit(func, cell, block, BlockData(block, stored=stored))] = (pi, ci, slot)
+                pending[pool.submit(per_block, cell, block, BlockData(block, stored=stored))] = (pi, ci, slot)
             del stored  # the workers' BlockData keep it alive until their calls end
         while pending:
             collect(block=True)

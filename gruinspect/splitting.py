@@ -10,12 +10,13 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import __version__
-from .blocks import BlockData, blocks_by_tensor, iter_blocks, map_blocks, select_cells
+from .blocks import Sink, blocks_by_tensor, iter_blocks, select_cells, stream_blocks
 from .errors import UsageError
 from .listing import open_cells
 from .output import MANIFEST, OutputFolder, array_record, check_output_folder, write_manifest
@@ -107,18 +108,16 @@ def _write_all(store, inventory, cells, tmp, fmt, names, progress) -> dict:
             entry["file"] = f"{slug}.npz"
             zips[id(cell)] = zipfile.ZipFile(os.path.join(tmp, entry["file"]), "w", zipfile.ZIP_STORED)
     if fmt == "npy":
-        # Blocks are written by worker threads in parallel, each streaming its rows from the file
-        # (blocks.map_blocks); the manifest keeps the sequential order.
-        def write(cell, block, values):
+        # Blocks are written by worker threads in parallel, each stored tensor streamed from the
+        # file once and every block hashed as it is written (blocks.stream_blocks); the manifest
+        # keeps the sequential order.
+        def open_sink(cell, block, dtype):
             slug = entries[id(cell)][0]
             path = os.path.join(tmp, slug, f"{block.key}.npy")
-            digest = _write_npy(path, values)
-            written = _written_dtype(values.dtype)
-            if names:
-                _link_or_copy(path, os.path.join(tmp, slug, f"{block.code_name}.npy"))
-            return digest, str(written)
+            alias = os.path.join(tmp, slug, f"{block.code_name}.npy") if names else None
+            return _open_npy(path, block.shape, dtype, alias=alias)
 
-        results = map_blocks(store, cells, write, progress=progress)
+        results = stream_blocks(store, cells, open_sink, progress=progress)
         for cell, written in zip(cells, results):
             slug, entry = entries[id(cell)]
             blocks = [b for bs in blocks_by_tensor(cell).values() for b in bs]
@@ -173,29 +172,47 @@ def _written_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype.name == "bfloat16" else dtype
 
 
-def _write_npy(path: str, values) -> str:
-    """Write ``values`` in .npy format, bfloat16 as float32; return the file's sha256.
+def _open_npy(path: str, shape, dtype: np.dtype, *, alias: str | None = None) -> _NpyFile:
+    """The sink (:func:`gruinspect.blocks.stream_blocks`) writing one block to ``path`` as .npy."""
+    return _NpyFile(path, shape, dtype, alias)
 
-    ``values`` is any array view or a :class:`~gruinspect.blocks.BlockData` streamed from the file.
+
+class _NpyFile(Sink):
+    """One block written in .npy format as its rows arrive, bfloat16 as float32, and hashed as written.
+
     The bytes are exactly those of ``np.save(path, np.ascontiguousarray(_as_written(values)))``,
-    produced without a copy of the whole block: contiguous runs go out as they are, anything
-    else through a staging buffer of a few MiB.
+    produced without a copy of the whole block: contiguous rows go out as they are, anything
+    else through a staging buffer of a few MiB; the sha256 is of the bytes handed to the file,
+    never read back. ``finish()`` gives ``(sha256, written dtype)`` and, with ``alias``, links
+    (or copies) the file there too (``--names``).
     """
-    dtype = _written_dtype(values.dtype)
-    header = npy_header(values.shape, dtype)
-    digest = hashlib.sha256(header)
-    pieces = values.pieces() if isinstance(values, BlockData) else (values,)
-    with open(path, "wb") as f:
-        f.write(header)
-        for data in _c_order_bytes(pieces, dtype):
-            digest.update(data)
-            f.write(data)
-    return digest.hexdigest()
+
+    def __init__(self, path: str, shape, dtype: np.dtype, alias: str | None) -> None:
+        self.path, self.alias = path, alias
+        self.dtype = _written_dtype(np.dtype(dtype))
+        header = npy_header(tuple(shape), self.dtype)
+        self._digest = hashlib.sha256(header)
+        self._f = open(path, "wb")
+        self._f.write(header)
+
+    def write(self, piece) -> None:
+        for data in _c_order_bytes((piece,), self.dtype):
+            self._digest.update(data)
+            self._f.write(data)
+
+    def finish(self) -> tuple[str, str]:
+        self._f.close()
+        if self.alias:
+            _link_or_copy(self.path, self.alias)
+        return self._digest.hexdigest(), str(self.dtype)
+
+    def abort(self) -> None:
+        self._f.close()
 
 
 def _c_order_bytes(pieces, dtype: np.dtype):
-    """The bytes of successive array pieces cast to ``dtype``, in C order, as memoryviews."""
-    staging = None
+    """The bytes of successive array pieces cast to ``dtype``, in C order, as memoryviews (those
+    from the staging buffer are valid until the next one is asked for)."""
     for piece in pieces:
         if not piece.size:
             continue
@@ -213,23 +230,28 @@ def _c_order_bytes(pieces, dtype: np.dtype):
             for row in piece:
                 for start in range(0, width, step):
                     part = row[start : start + step]
-                    staging = _staging(staging, part.size, dtype)
-                    out = staging[: part.size]
+                    out = _staging(part.size, dtype)
                     np.copyto(out, part, casting="unsafe")
                     yield memoryview(out).cast("B")
             continue
         for start in range(0, piece.shape[0], step):
             part = piece[start : start + step]
-            staging = _staging(staging, part.size, dtype)
-            out = staging[: part.size].reshape(part.shape)
+            out = _staging(part.size, dtype).reshape(part.shape)
             np.copyto(out, part, casting="unsafe")
             yield memoryview(out.reshape(-1)).cast("B")
 
 
-def _staging(buffer, size: int, dtype: np.dtype) -> np.ndarray:
-    if buffer is None or buffer.size < size or buffer.dtype != dtype:
-        buffer = np.empty(max(size, min(_WRITE_CHUNK // dtype.itemsize, 1 << 16)), dtype=dtype)
-    return buffer
+_local = threading.local()
+
+
+def _staging(size: int, dtype: np.dtype) -> np.ndarray:
+    """``size`` items of ``dtype`` in a buffer this thread owns and reuses: fresh pages cost more
+    than the copy into them on some machines (VMs fault every new page)."""
+    nbytes = size * dtype.itemsize
+    buf = getattr(_local, "staging", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _local.staging = np.empty(max(nbytes, 1 << 16), dtype=np.uint8)
+    return buf[:nbytes].view(dtype)
 
 
 def _link_or_copy(src: str, dst: str) -> None:

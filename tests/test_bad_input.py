@@ -438,15 +438,15 @@ def test_a_failure_midway_leaves_nothing(tmp_path, monkeypatch, failure):
     from gruinspect import export
 
     written = []
-    real = export._write_npy
+    real = export._open_npy
 
-    def write_then_fail(path, values):
+    def write_then_fail(path, shape, dtype, **kw):
         if len(written) == 3:
             raise failure
         written.append(path)
-        return real(path, values)
+        return real(path, shape, dtype, **kw)
 
-    monkeypatch.setattr(export, "_write_npy", write_then_fail)
+    monkeypatch.setattr(export, "_open_npy", write_then_fail)
     out = tmp_path / "deep" / "er" / "blocks"
     result, _, _ = invoke(["split", _sample("tf1_multi_rnn"), "--out", str(out)])
     assert result.exit_code == (130 if isinstance(failure, KeyboardInterrupt) else 2), result.stderr

@@ -71,21 +71,26 @@ PORTABLE = """
 _rename._renameat2 = lambda src, dst, flags: False
 """
 PAUSE_MID_WRITE = """
-_write = splitting._write_npy
+_open = splitting._open_npy
 written = []
-def write(path, values):
-    digest = _write(path, values)
-    written.append(path)
-    if len(written) == 3:
-        open(os.environ["READY"], "w").close()
-        for _ in range(4000):  # until the signal is handled (bounded: a broken handler fails, not hangs)
-            if _signals._ending is not None or os.environ.get("CRASH"):
-                break
-            time.sleep(0.005)
-        if os.environ.get("CRASH"):
-            os.kill(os.getpid(), 9)
-    return digest
-splitting._write_npy = write
+def open_npy(path, shape, dtype, **kw):
+    sink = _open(path, shape, dtype, **kw)
+    _finish = sink.finish
+    def finish():
+        result = _finish()
+        written.append(path)
+        if len(written) == 3:
+            open(os.environ["READY"], "w").close()
+            for _ in range(4000):  # until the signal is handled (bounded: a broken handler fails, not hangs)
+                if _signals._ending is not None or os.environ.get("CRASH"):
+                    break
+                time.sleep(0.005)
+            if os.environ.get("CRASH"):
+                os.kill(os.getpid(), 9)
+        return result
+    sink.finish = finish
+    return sink
+splitting._open_npy = open_npy
 """
 
 
@@ -397,10 +402,10 @@ def test_a_live_runs_staging_folder_is_never_reclaimed(tmp_path):
 def test_a_write_error_names_the_path_under_out_not_the_staging_folder(tmp_path, monkeypatch):
     from gruinspect import splitting
 
-    def full_disk(path, values):
+    def full_disk(path, shape, dtype, **kw):
         raise OSError(errno.ENOSPC, "No space left on device", path)
 
-    monkeypatch.setattr(splitting, "_write_npy", full_disk)
+    monkeypatch.setattr(splitting, "_open_npy", full_disk)
     out = tmp_path / "blocks"
     result = invoke("split", SINGLE, "--out", out)
     assert result.exit_code == 2

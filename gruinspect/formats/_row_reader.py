@@ -50,3 +50,34 @@ class RowReader:
             pos += len(part)
         if mask(crc) != self._entry.crc:
             self.store._checksum_error(self.name, self._entry)
+
+    def checker(self) -> "_Checksum":
+        """The crc32c check fed with the rows as they are read (``update(rows)`` with every row,
+        in order, then ``finish()``), so a reader of the whole tensor needs no second pass."""
+        return _Checksum(self)
+
+
+class _Checksum:
+    """The stored crc32c of one tensor, computed from its rows as a reader goes (TF checks the
+    same masked crc32c over the tensor's bytes: tensorflow/core/util/tensor_bundle/tensor_bundle.cc)."""
+
+    def __init__(self, reader: RowReader) -> None:
+        self._reader, self._crc, self._bytes = reader, 0, 0
+        self._on = reader.store.verify_checksums
+
+    def update(self, rows) -> None:
+        if not self._on:
+            return
+        data = memoryview(rows).cast("B")
+        self._crc = crc32c(data, self._crc)
+        self._bytes += len(data)
+
+    def finish(self) -> None:
+        """Raise :class:`ChecksumError` unless every byte went through and the crc32c matches."""
+        reader = self._reader
+        if not self._on:
+            return
+        if self._bytes != reader._entry.size:
+            raise RuntimeError(f"the checksum of {reader.name} was fed {self._bytes} of its {reader._entry.size} bytes")
+        if mask(self._crc) != reader._entry.crc:
+            reader.store._checksum_error(reader.name, reader._entry)

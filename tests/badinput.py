@@ -1011,6 +1011,11 @@ def hdf5_cases(sample: Sample) -> Iterator[Case]:
                    with_h5(lambda f, g=group, a=attr: f[g].attrs.__setitem__(a, 7)), fmt, expect=ANY,
                    why="an attribute no command needs may hold anything; one that is needed must be refused")
     yield from hdf5_link_cases(sample, with_h5, [name for name, _, _ in datasets[:2]])
+    if fmt in ("keras-h5", "keras-h5-weights"):
+        for attr in ("weight_names", "layer_names"):
+            yield Case(f"{fmt}/{sample.name}/million-{attr}",
+                       f"one {attr} attribute (not split in chunks) lists 10**6 names, in dense attribute storage",
+                       functools.partial(_million_names, sample, attr), fmt, huge=True)
     for name, shape, dtype in datasets[:4]:
         if len(shape) < 1 or dtype not in ("float16", "float32", "float64"):
             continue
@@ -1024,6 +1029,34 @@ def hdf5_cases(sample: Sample) -> Iterator[Case]:
                    expect=ANY, huge=True,
                    why="listing reads metadata only and the dataset may belong to no cell; what the case "
                        "proves is the memory bound, measured for every command")
+
+
+def _copy_h5(src, dst) -> None:
+    for key, value in src.attrs.items():
+        dst.attrs[key] = value
+    for key, obj in src.items():
+        if hasattr(obj, "keys"):
+            _copy_h5(obj, dst.create_group(key))
+        else:
+            dst.create_dataset(key, data=obj[()])
+
+
+def _million_names(sample: Sample, attr: str, dst: Path) -> Path:
+    """The sample rewritten with the newest HDF5 object headers, whose attributes may exceed
+    64 KiB (dense storage), and one ``attr`` of 10**6 names: ~7 MB that must be refused by count."""
+    import h5py
+    import numpy as np
+
+    path = dst / sample.path.name
+    with h5py.File(sample.path, "r") as src, h5py.File(path, "w", libver="latest") as f:
+        _copy_h5(src, f)
+        root = f["model_weights"] if "model_weights" in f else f
+        group = root if attr == "layer_names" else next(
+            root[n] for n in root if len(root[n].attrs.get("weight_names", [])))
+        for key in [k for k in group.attrs if k.rstrip("0123456789") == attr]:  # the list, or its chunks
+            del group.attrs[key]
+        group.attrs.create(attr, np.array([b"w%d" % i for i in range(1_000_000)]))
+    return path
 
 
 def hdf5_link_cases(sample: Sample, with_h5, names: list[str]) -> Iterator[Case]:

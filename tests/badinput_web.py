@@ -149,3 +149,34 @@ def tflite_cases(sample: Sample) -> Iterator[Case]:
                sample.on_copy(_patch(rel, op_in.vector_span(1, 4)[0], "<i", 1 << 30)))
     yield case("identifier", "file identifier TFL3 replaced by TFL2",
                sample.on_copy(lambda d: _patch(rel, 4, "4s", b"TFL2")(d)))
+    yield from _options_cases(case, sample, rel, data, ops)
+
+
+def _options_cases(case, sample: Sample, rel: Path, data: bytes, ops) -> Iterator[Case]:
+    """A damaged builtin_options table (Operator field 3: its union type, field 4: its offset)."""
+    from gruinspect.formats.tflite import OPTIONS_TYPES
+
+    types = {t for t, _ in OPTIONS_TYPES.values()}
+    op = next((o for o in ops if o.has(4) and o.scalar(3, "B", 0) in types), None)
+    if op is None:  # a model of custom operators only (its options are custom_options)
+        return
+    size = len(data)
+    where, table = op._field(4), op.table(4)
+    kind = op.scalar(3, "B", 0)
+    yield case("options-past-end", "an operator's builtin_options offset points past the end of the file",
+               sample.on_copy(_patch(rel, where, "<I", size + 64 - where)))
+    yield case("options-at-last-bytes", "an operator's builtin_options offset points at the file's last 2 bytes",
+               sample.on_copy(_patch(rel, where, "<I", size - 2 - where)))
+    yield case("options-vtable-before-start", "the options table's vtable offset points before the file",
+               sample.on_copy(_patch(rel, table.pos, "<i", table.pos + 1000)))
+    yield case("options-vtable-past-end", "the options table's vtable offset points past the end",
+               sample.on_copy(_patch(rel, table.pos, "<i", table.pos - size - 1000)))
+    if table._vt_size > 4:
+        yield case("options-field-outside", "a field offset in the options table's vtable is 65535, outside the table",
+                   sample.on_copy(_patch(rel, table._vt + 4, "<H", 0xFFFF)))
+        yield case("options-table-size", "the options table's vtable says the table holds 0 bytes",
+                   sample.on_copy(_patch(rel, table._vt + 2, "<H", 0)))
+    if op._field(3):
+        for wrong in (0, (kind + 1) % 256, 255):
+            yield case(f"options-type-{wrong}", f"an operator's options union type {kind} replaced by {wrong}",
+                       sample.on_copy(_patch(rel, op._field(3), "<B", wrong)))

@@ -45,6 +45,17 @@ class Table:
         off = _U16.unpack_from(self.buf, self._vt + slot)[0]
         return self.pos + off if off else 0
 
+    def check_fields(self) -> None:
+        """Every field the vtable lists lies inside the table, whose inline size the vtable gives
+        (its second u16): a damaged offset is an error here, not a read of another table's bytes."""
+        size = _U16.unpack_from(self.buf, self._vt + 2)[0]
+        _need(self.buf, self.pos, size, "a table")
+        for slot in range(4, self._vt_size, 2):
+            off = _U16.unpack_from(self.buf, self._vt + slot)[0]
+            if off and not 4 <= off < size:
+                raise FlatBufferError(f"field {(slot - 4) // 2} of the table at {self.pos} is at offset {off}, "
+                                      f"outside the table's {size} bytes")
+
     def has(self, index: int) -> bool:
         return bool(self._field(index))
 

@@ -14,7 +14,8 @@ quantization and operator with TensorFlow's own ``flatbuffer_utils.read_model``)
     SubGraph       0 tensors, 1 inputs, 2 outputs, 3 operators, 4 name
     Tensor         0 shape, 1 type, 2 buffer, 3 name, 4 quantization, 5 is_variable, 6 sparsity
     Quantization   2 scale [float], 3 zero_point [long], 6 quantized_dimension
-    Operator       0 opcode_index, 1 inputs, 2 outputs, 4 builtin_options (table), 5 custom_options
+    Operator       0 opcode_index, 1 inputs, 2 outputs, 3 builtin_options_type (the union's type),
+                   4 builtin_options (table), 5 custom_options
     Buffer         0 data [ubyte], 1 offset, 2 size: models over 2 GB keep tensor bytes after
                    the FlatBuffer, at ``offset`` from the start of the file (used when offset > 1)
 
@@ -94,6 +95,7 @@ class Operator:
     options: object = None  # the builtin_options table (see :func:`option`)
     custom_options: bytes = b""
     where: str = ""  # "<path>: operator N of subgraph S", for errors
+    options_type: int = 0  # the builtin_options union's type (schema.fbs enum BuiltinOptions)
 
 
 @dataclass
@@ -116,6 +118,13 @@ class Model:
 
     def data_of(self, tensor: Tensor) -> tuple[int, int]:
         return self.buffers[tensor.buffer] if 0 <= tensor.buffer < len(self.buffers) else (0, 0)
+
+
+# schema.fbs enum BuiltinOptions: the options table type of each operator whose options the
+# layouts read (TFLite reads them through builtin_options_as_<Type>(), which ignores another type).
+OPTIONS_TYPES = {"FULLY_CONNECTED": (8, "FullyConnectedOptions"), "ADD": (11, "AddOptions"),
+                 "MUL": (21, "MulOptions"), "SUB": (28, "SubOptions"), "STRIDED_SLICE": (32, "StridedSliceOptions"),
+                 "WHILE": (93, "WhileOptions")}
 
 
 def option(op: Operator, index: int, fmt: str, default=0):
@@ -340,7 +349,8 @@ def _parse(buf, path: str) -> Model:
             span = op.vector_span(5, 1)
             custom = bytes(buf[span[0] : span[0] + span[1]]) if span else b""
             ops.append(Operator(oi, opcodes[code], tuple(op.scalars(1, "i")), tuple(op.scalars(2, "i")),
-                                op.table(4), custom, f"{path}: operator {oi} of subgraph {si}"))
+                                op.table(4), custom, f"{path}: operator {oi} of subgraph {si}", op.scalar(3, "B", 0)))
+            _check_options(ops[-1], path, si)
         for what, ids in [("inputs", inputs), ("outputs", outputs)] + [
                 (f"operator {o.index} ({o.opcode})", o.inputs + o.outputs) for o in ops]:
             bad = [i for i in ids if not -1 <= i < n]
@@ -349,6 +359,17 @@ def _parse(buf, path: str) -> Model:
                                        f"but the subgraph has {n} tensors.")
         subgraphs.append(Subgraph(si, sg.string(4), tensors, inputs, outputs, ops))
     return Model(root.scalar(0, "I", 0), root.string(3), subgraphs, buffers, opcodes)
+
+
+def _check_options(op: Operator, path: str, si: int) -> None:
+    """An operator's options table lies whole in the file, and is of its operator's type."""
+    if op.options is None:
+        return
+    op.options.check_fields()
+    expected = OPTIONS_TYPES.get(op.opcode)
+    if expected and op.options_type != expected[0]:
+        raise InvalidFileError(f"Invalid TFLite model {path}: operator {op.index} of subgraph {si} ({op.opcode}) "
+                               f"has options of union type {op.options_type}, not {expected[1]} ({expected[0]}).")
 
 
 def _tensor(si: int, ti: int, t: fb.Table, nbuffers: int, path: str) -> Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 GATES = ("reset", "update", "candidate")
 ROLES = ("input_kernel", "recurrent_kernel", "bias", "recurrent_bias")
@@ -22,8 +23,9 @@ CODE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class BlockSource:
+# Blocks and their sources are NamedTuples (immutable, `_replace` to change): a dataclass compiles
+# its methods at import, which `list` would pay for (gruinspect/store.py).
+class BlockSource(NamedTuple):
     """Where a block sits in a stored tensor: ``stored[index]``, then ``transform`` if any.
 
     ``index`` is a ``(start, stop)`` pair per stored dimension. ``transform`` names an entry of
@@ -50,8 +52,9 @@ class BlockSource:
         return out
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
+    """One named block of a cell: ``gate`` x ``role``, its canonical ``shape`` and where it is stored."""
+
     gate: str
     role: str
     shape: tuple[int, ...]

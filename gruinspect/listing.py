@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from .cell import GruCell
 from .formats import open_store
@@ -12,16 +11,25 @@ from .layouts._common import is_optimizer_slot
 from .store import TensorInfo, TensorStore
 
 
-@dataclass
 class Inventory:
-    path: str
-    format: str
-    cells: list[GruCell]
-    problems: list[str] = field(default_factory=list)
-    tensors: list[TensorInfo] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
-    files_read: dict = field(default_factory=dict, repr=False)  # the store's, still filling as it reads
-    reader_warnings: list = field(default_factory=list, repr=False)  # the store's, likewise
+    """What `list` found in PATH: its cells, the sentences on GRU-like tensors that did not fit
+    (``problems``), every tensor's name, shape and dtype, and what the reader said of the file.
+
+    ``files_read`` and ``reader_warnings`` are the store's own, still filling as it reads. A plain
+    class, not a dataclass, for start-up time (gruinspect/store.py)."""
+
+    def __init__(self, path: str, format: str, cells: list[GruCell], problems: list[str] | None = None,  # noqa: A002
+                 tensors: list[TensorInfo] | None = None, metadata: dict | None = None,
+                 files_read: dict | None = None, reader_warnings: list | None = None) -> None:
+        self.path, self.format, self.cells = path, format, cells
+        self.problems: list[str] = [] if problems is None else problems
+        self.tensors: list[TensorInfo] = [] if tensors is None else tensors
+        self.metadata: dict = {} if metadata is None else metadata
+        self.files_read: dict = {} if files_read is None else files_read
+        self.reader_warnings: list = [] if reader_warnings is None else reader_warnings
+
+    def __repr__(self) -> str:
+        return f"Inventory(path={self.path!r}, format={self.format!r}, cells={[c.name for c in self.cells]})"
 
     @property
     def source(self) -> dict:

@@ -182,11 +182,10 @@ def test_blocks_are_the_keras_weights(entry):
 
 def test_verify_swapped_gates_fail_against_the_interpreter():
     """The interpreter check can fail: with update and reset blocks swapped it must."""
-    import dataclasses
 
     def swap(cell):
         rename = {"update": "reset", "reset": "update"}
-        cell.blocks[:] = [dataclasses.replace(b, gate=rename.get(b.gate, b.gate)) for b in cell.blocks]
+        cell.blocks[:] = [b._replace(gate=rename.get(b.gate, b.gate)) for b in cell.blocks]
 
     path = str(SAMPLES / "tflite_while" / "model.tflite")
     good = verify(path, oracle="framework")

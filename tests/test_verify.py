@@ -11,7 +11,6 @@ import hashlib
 import json
 import sys
 import zipfile
-from dataclasses import replace
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -172,7 +171,7 @@ def test_oracle_numpy_runs_no_framework(cli):
 def _swap_sources(cell, a, b, role):
     """Simulate a layout bug: blocks (a, role) and (b, role) point at each other's slices."""
     first, second = cell.block(a, role), cell.block(b, role)
-    cell.blocks = [replace(x, source=second.source) if x is first else replace(x, source=first.source)
+    cell.blocks = [x._replace(source=second.source) if x is first else x._replace(source=first.source)
                    if x is second else x for x in cell.blocks]
 
 
@@ -533,7 +532,7 @@ def test_cudnn_gru_is_checked_through_tf_keras_own_converter():
     assert any("cuDNN cannot run on this machine" in note for note in cell.notes)
 
     def forget_transform(cell):  # read the cuDNN kernel blocks as if they were Keras-ordered
-        cell.blocks = [replace(b, source=replace(b.source, transform=None)) if b.source.transform else b
+        cell.blocks = [b._replace(source=b.source._replace(transform=None)) if b.source.transform else b
                        for b in cell.blocks]
 
     broken = verify_store(_cudnn_store(), adjust=forget_transform).cells[0]

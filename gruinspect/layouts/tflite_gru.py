@@ -166,9 +166,9 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
     for sg in model.subgraphs:
         g = Graph(model, sg)
         steps = [s for s in (_guarded(_step, g, store, op) for op in sg.operators if op.opcode == "TANH") if s]
-        for s in steps:
-            if sg.index in loops and (not s.scope or s.scope.split("/")[0] == "while"):
-                s.scope = loops[sg.index]  # tf-keras names body tensors `while/...`: take the WHILE op's scope
+        if sg.index in loops:  # tf-keras names body tensors `while/...`: take the WHILE op's scope
+            steps = [s._replace(scope=loops[sg.index]) if not s.scope or s.scope.split("/")[0] == "while" else s
+                     for s in steps]
         full = [s for s in steps if s.h is not None]
         folded = [s for s in steps if s.h is None]
         used_folded: set[int] = set()

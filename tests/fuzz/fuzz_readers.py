@@ -43,6 +43,8 @@ with atheris.instrument_imports(include=["gruinspect"]):
     from gruinspect.formats._crc import crc32c, mask
     import gruinspect.formats.pytorch  # noqa: F401 - readers imported lazily elsewhere get coverage too
     import gruinspect.formats.safetensors  # noqa: F401
+    import gruinspect.formats.tflite  # noqa: F401
+    import gruinspect.layouts.tflite_gru  # noqa: F401
     import gruinspect.layouts.pytorch_gru  # noqa: F401
     import gruinspect.output
     import gruinspect.splitting
@@ -283,6 +285,37 @@ def target_keras_duplicates(data: bytes) -> None:
     _open_and_consume(str(path))
 
 
+def _tflite_options_spots() -> tuple[bytes, list[tuple[int, int]]]:
+    """The tflite_while model and, per operator with builtin options, (union type byte, table vtable)."""
+    from gruinspect.formats import _flatbuffer as fb
+
+    data = (SAMPLES / "tflite_while" / "model.tflite").read_bytes()
+    root = fb.root(data, b"TFL3")
+    spots = [(op._field(3), op.table(4)._vt) for sg in root.tables(2) for op in sg.tables(3)
+             if op.has(4) and op._field(3)]
+    return data, spots
+
+
+def target_tflite_options(data: bytes) -> None:
+    """A real TFLite model whose one operator (chosen by the first byte) gets the union type of the
+    second byte and the fuzzer's bytes over its options table's vtable and table."""
+    model, spots = _tflite_options_spots()
+    if not data or not spots:
+        return
+    type_at, vt = spots[data[0] % len(spots)]
+    buf = bytearray(model)
+    if len(data) > 1:
+        buf[type_at] = data[1]
+    patch = data[2:66]
+    buf[vt:vt + len(patch)] = patch[: len(buf) - vt]
+    path = WORK / "options.tflite"
+    path.write_bytes(bytes(buf))
+    _open_and_consume(str(path))
+
+
+target_tflite_options.seed_bytes = lambda: b"\x00\x5d"  # WhileOptions, table untouched
+
+
 def _split_folder() -> Path:
     """A real split of a bundled sample in WORK (made once), whose manifest the target replaces."""
     folder = WORK / "split"
@@ -330,6 +363,7 @@ TARGETS = {
     "tfjs-shard": _file_target("tfjs_quantized", "group1-shard1of1.bin"),
     "tflite": _file_target("tflite_int8", "model.tflite"),
     "tflite-while": _file_target("tflite_while", "model.tflite"),
+    "tflite-options": target_tflite_options,
     "onnx": _file_target("onnx_torch_bigru", "model.onnx"),
     "onnx-external": _file_target("onnx_helper_lbr0_external", "model.onnx"),
     "onnx-external-data": _file_target("onnx_helper_lbr0_external", "weights.bin"),

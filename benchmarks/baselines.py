@@ -5,7 +5,8 @@
     python benchmarks/baselines.py tf-stats PREFIX INPUT_SIZE UNITS
     python benchmarks/baselines.py keras-list MODEL.h5
     python benchmarks/baselines.py keras-stats MODEL.h5
-    python benchmarks/baselines.py h5py-list MODEL.h5
+    python benchmarks/baselines.py h5py-list MODEL.h5|MODEL.keras
+    python benchmarks/baselines.py h5py-stats MODEL.h5|MODEL.keras
     python benchmarks/baselines.py sha256 FILE
     python benchmarks/baselines.py tf-list-many LISTFILE   (one prefix a line, one process)
 
@@ -100,15 +101,49 @@ def keras_stats(path: str) -> None:
                 print(block_stats(f"{layer.name} {gate} bias[{row}]", (bias[row] if bias.ndim == 2 else bias)[cols]))
 
 
+def _h5_source(path: str):
+    """The HDF5 file itself, or a Keras 3 archive's weights member (read in place by h5py)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        import json
+
+        archive = zipfile.ZipFile(path)
+        print(len(json.loads(archive.read("config.json"))))  # what the model is, as gruinspect reads it
+        return archive.open("model.weights.h5")
+    return path
+
+
 def h5py_list(path: str) -> None:
+    """Every dataset's name, shape and dtype (a .keras archive: its config and weights member)."""
     import h5py
 
     def show(name, obj):
         if isinstance(obj, h5py.Dataset):
             print(name, obj.shape, obj.dtype)
 
-    with h5py.File(path, "r") as f:
+    with h5py.File(_h5_source(path), "r") as f:
         f.visititems(show)
+
+
+def h5py_stats(path: str) -> None:
+    """Every GRU dataset read whole with h5py, then numpy statistics of each gate block (Keras
+    orders the columns update | reset | candidate; a [2, 3 * units] bias one row at a time)."""
+    import h5py
+
+    def visit(name, obj):
+        if not isinstance(obj, h5py.Dataset) or "gru" not in name.lower() or not obj.shape:
+            return
+        value = obj[()]
+        units = value.shape[-1] // 3
+        rows = [value] if value.ndim != 2 or value.shape[0] != 2 or value.shape[1] != 3 * units else list(value)
+        for r, part in enumerate(rows):
+            for g, gate in enumerate(("update", "reset", "candidate")):
+                print(block_stats(f"{name}[{r}] {gate}", part[..., g * units:(g + 1) * units]))
+        del value
+
+    with h5py.File(_h5_source(path), "r") as f:
+        f.visititems(visit)
 
 
 def sha256(path: str) -> None:
@@ -125,7 +160,7 @@ def sha256(path: str) -> None:
 
 
 COMMANDS = {"tf-list": tf_list, "tf-list-many": tf_list_many, "tf-stats": tf_stats, "keras-list": keras_list,
-            "keras-stats": keras_stats, "h5py-list": h5py_list, "sha256": sha256}
+            "keras-stats": keras_stats, "h5py-list": h5py_list, "h5py-stats": h5py_stats, "sha256": sha256}
 
 
 if __name__ == "__main__":

@@ -83,8 +83,7 @@ _MAGIC = [
     (b"PK\x05\x06", "an empty zip archive"),
     (b"\x93NUMPY", "a numpy .npy array, not a checkpoint"),
     (b"\x80", "a Python pickle that is not a PyTorch file (gruinspect never unpickles plain pickles)"),
-    (b"ONNX", "an ONNX model"),
-    (b"\x08", "possibly a protocol buffer (a GraphDef or SavedModel?)"),
+    (b"\x08", "possibly a protocol buffer (an ONNX model, GraphDef or SavedModel?)"),
 ]
 
 

@@ -233,7 +233,7 @@ def test_json_contract(tmp_path):
     result = run_cli("diff", FULL_H5, damaged(tmp_path, "swap", swap_update_reset), "--json", exit_code=1)
     data = json.loads(result.stdout)
     assert set(data) >= {"a", "b", "pairs", "unpaired_a", "unpaired_b"}
-    assert data["a"] == {"path": str(FULL_H5), "format": "keras-h5"}
+    assert data["a"] == {"path": str(FULL_H5), "format": "keras-h5", "files": [os.path.realpath(FULL_H5)]}
     pair = data["pairs"][0]
     assert set(pair) >= {"a", "b", "verdict", "findings", "blocks", "output_max_abs"}
     assert pair["findings"][0]["code"] == "gates_swapped" and pair["findings"][0]["detail"]

@@ -258,3 +258,19 @@ def test_keras_folder_with_npz_weights_names_them(tmp_path):
     assert data["source"]["format"] == "keras3-folder"
     assert _rel(data["source"]["files"], tmp_path) == ["config.json", "model.weights.npz"]
     assert opened <= set(data["source"]["files"])
+
+
+def test_diff_names_each_side_files_and_warns_about_a_shard_read_later(tmp_path):
+    named = tmp_path / "named"
+    shutil.copytree(SAMPLES / "tf1_gru_single", named)
+    shard = named / "model.ckpt.data-00000-of-00001"
+    shutil.move(shard, tmp_path / "elsewhere.data")
+    shard.symlink_to(tmp_path / "elsewhere.data")
+    a, b = named / "model.ckpt", SAMPLES / "tf1_gru_single" / "model.ckpt"
+    result = run_cli("diff", a, b, "--json")
+    data = json.loads(result.stdout)
+    assert str(tmp_path / "elsewhere.data") in data["a"]["files"]
+    assert _rel(data["b"]["files"], SAMPLES) == ["tf1_gru_single/model.ckpt.data-00000-of-00001",
+                                                 "tf1_gru_single/model.ckpt.index"]
+    warned = _warnings(run_cli("diff", a, b).stderr)
+    assert len(warned) == 1 and warned[0].startswith("gruinspect: warning: A: ") and "symbolic link" in warned[0]

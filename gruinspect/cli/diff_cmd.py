@@ -5,6 +5,7 @@ import sys
 import click
 
 from .. import render
+from . import warn_each
 from .options import common_options
 
 
@@ -57,8 +58,7 @@ def _num(value) -> str:
 
 
 def _show(report, show_blocks: bool) -> None:
-    for problem in report.problems:
-        render.warn(problem)
+    warn_each(report.problems)
     if report.pairs:
         render.table(["A cell", "B cell", "verdict", "output max abs", "findings"],
                      [[p.a.name, p.b.name, p.verdict, _num(p.output_max_abs),

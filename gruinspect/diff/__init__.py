@@ -130,7 +130,7 @@ def diff_stores(store_a: TensorStore, inventory_a: Inventory, store_b: TensorSto
     paired, rest_a, rest_b = pair_cells(inventory_a.cells, inventory_b.cells, pairs)
     reports = [diff_cells(ca, read_blocks(store_a, ca), cb, read_blocks(store_b, cb), atol=atol, seed=seed,
                           paired_by=how) for ca, cb, how in paired]
-    problems = [f"A: {p}" for p in inventory_a.problems] + [f"B: {p}" for p in inventory_b.problems]
+    problems = [f"A: {p}" for p in inventory_a.problems_now()] + [f"B: {p}" for p in inventory_b.problems_now()]
     return DiffReport(inventory_a.source, inventory_b.source, reports, [c.name for c in rest_a],
                       [c.name for c in rest_b], problems, paired_by_hand=bool(pairs))
 

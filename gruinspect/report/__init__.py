@@ -57,7 +57,7 @@ def build_report(path: str, patterns=None, progress=None) -> tuple[str, dict, li
     with open_cells(path) as (store, inventory):
         cells = select_cells(inventory.cells, patterns)
         figures = list(iter_figures(store, cells, PAGE_MAX_SIDE, progress))
-        return page(inventory.source, figures, inventory.problems), inventory.source, figures
+        return page(inventory.source, figures, inventory.problems_now()), inventory.source, figures
 
 
 def _check_output_file(out: str, force: bool, path: str) -> None:

@@ -315,3 +315,44 @@ def test_list_reads_operator_parameters_never_weights(entry, monkeypatch):
         weights = {t for c in inventory.cells for t in c.tensors.values()}
     assert read and not {name for name, _ in read} & weights
     assert max(n for _, n in read) <= 16
+
+
+def _with_opcode(src, dst, old: int, new: int) -> None:
+    """A copy of TFLite file ``src`` whose operator code ``old`` (BuiltinOperator) is ``new``."""
+    import struct
+
+    from gruinspect.formats import _flatbuffer as fb
+
+    data = bytearray(src.read_bytes())
+    changed = 0
+    for code in fb.root(bytes(data), b"TFL3").tables(1):  # Model.operator_codes
+        for field, fmt in ((0, "<b"), (3, "<i")):  # deprecated_builtin_code (int8), builtin_code (int32)
+            pos = code._field(field)
+            if pos and struct.unpack_from(fmt, data, pos)[0] == old:
+                struct.pack_into(fmt, data, pos, new)
+                changed += 1
+    assert changed, "no operator code to change"
+    dst.write_bytes(bytes(data))
+
+
+def test_a_gated_graph_that_forms_no_gru_step_is_explained(tmp_path):
+    """The unrolled sample with its SUB operators made SQUARED_DIFFERENCE ((1 - z)^2 instead of
+    1 - z) is no GRU any more: `list` finds no cell and says that the graph's gates form no
+    recognised GRU step."""
+    path = tmp_path / "model.tflite"
+    _with_opcode(SAMPLES / "tflite_unrolled" / "model.tflite", path, old=41, new=99)  # SUB -> SQUARED_DIFFERENCE
+    with open_cells(str(path)) as (_, inventory):
+        assert inventory.cells == []
+        assert any("none of its TANH operators is the candidate of a GRU step" in p for p in inventory.problems), \
+            inventory.problems
+    result = run_cli("list", str(path))
+    assert len([line for line in result.stderr.splitlines() if "gated recurrent cell" in line]) == 1
+
+
+def test_a_classifier_with_tanh_and_sigmoid_gets_no_sentence(tmp_path):
+    """The sentence is for gated graphs only: the same file without MUL operators (MUL -> MAXIMUM)
+    is a plain network of tanh and sigmoid activations, with nothing to explain."""
+    path = tmp_path / "model.tflite"
+    _with_opcode(SAMPLES / "tflite_unrolled" / "model.tflite", path, old=18, new=55)  # MUL -> MAXIMUM
+    with open_cells(str(path)) as (_, inventory):
+        assert inventory.cells == [] and not any("gated recurrent" in p for p in inventory.problems)

@@ -163,9 +163,11 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
     cells: list[GruCell] = []
     names: dict[str, int] = {}
     loops = _loop_scopes(model)
+    seen_steps = 0
     for sg in model.subgraphs:
         g = Graph(model, sg)
         steps = [s for s in (_guarded(_step, g, store, op) for op in sg.operators if op.opcode == "TANH") if s]
+        seen_steps += len(steps)
         if sg.index in loops:  # tf-keras names body tensors `while/...`: take the WHILE op's scope
             steps = [s._replace(scope=loops[sg.index]) if not s.scope or s.scope.split("/")[0] == "while" else s
                      for s in steps]
@@ -190,7 +192,26 @@ def find_cells(store, claimed: set[str], problems: list[str]) -> list[GruCell]:
             if id(f) in used_folded or any(_feeds(g, f.h_new, c) for c in full):
                 continue
             problems.append(_folded_problem(g, f))
+    if not seen_steps:
+        unmatched = _gru_like_ops(model)
+        if unmatched:
+            problems.append(unmatched)
     return cells
+
+
+def _gru_like_ops(model) -> str | None:
+    """A sentence for a model with a recurrent-looking subgraph (TANH, LOGISTIC and the MUL and
+    ADD or SUB of a gated state update) that forms no GRU step, else None: `list` then does not
+    answer a bare "0 cells" for what may be a GRU converted another way. A plain classifier
+    (tanh or sigmoid activations alone) gets no sentence."""
+    for sg in model.subgraphs:
+        ops = {op.opcode for op in sg.operators}
+        if {"TANH", "LOGISTIC", "MUL"} <= ops and ops & {"ADD", "SUB"}:
+            return (f"subgraph {sg.index} has the TANH, LOGISTIC, MUL and ADD/SUB operators of a gated recurrent "
+                    f"cell, but none of its TANH operators is the candidate of a GRU step gruinspect recognises "
+                    f"(it recognises GRUs converted from Keras in float32, float16 or dynamic-range int8; an LSTM, "
+                    f"a fully integer-quantized GRU or other activations are not)")
+    return None
 
 
 def _guarded(match, g: Graph, store, op):

@@ -274,3 +274,20 @@ def test_diff_names_each_side_files_and_warns_about_a_shard_read_later(tmp_path)
                                                  "tf1_gru_single/model.ckpt.index"]
     warned = _warnings(run_cli("diff", a, b).stderr)
     assert len(warned) == 1 and warned[0].startswith("gruinspect: warning: A: ") and "symbolic link" in warned[0]
+
+
+def test_stats_and_split_print_reader_warnings_like_list(tmp_path):
+    import warnings
+    import zipfile
+
+    path = tmp_path / "twice.keras"
+    with zipfile.ZipFile(SAMPLES / "keras3_archive" / "model.keras") as src, zipfile.ZipFile(path, "w") as out:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+            for info in src.infolist():
+                out.writestr(info, src.read(info))
+            out.writestr("config.json", src.read("config.json"))  # the same member again, identical
+    listed = _warnings(run_cli("list", path).stderr)
+    assert len(listed) == 1 and "config.json" in listed[0], listed
+    for args in (["stats"], ["stats", "--json"], ["split", "--out", tmp_path / "out"]):
+        assert _warnings(run_cli(args[0], path, *args[1:]).stderr) == listed, args

@@ -317,3 +317,47 @@ def test_activations_without_a_canonical_equal_verify_against_onnxruntime(tmp_pa
     checks = {c.name: c for c in report.cells[0].checks}
     assert all(c.status == "passed" for c in checks.values()), [(c.name, c.message) for c in checks.values()]
     assert "onnxruntime" in checks["framework"].oracle
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("layout", [0, 1])
+def test_sequence_lens_are_run_by_the_oracle(tmp_path, direction, layout):
+    """A node fed sequence_lens: verify runs onnxruntime's node with rows of different lengths and
+    compares the states past each row's length with the zeros ONNX defines (an oracle ignoring the
+    lengths would fail the check). layout=1 changes no weight; onnxruntime's CPU GRU cannot run it,
+    so the oracle node runs layout=0 and says so."""
+    rng = np.random.default_rng(7)
+    D = 2 if direction == "bidirectional" else 1
+    W, R, B = (numpy_helper.from_array(rng.normal(0, 0.6, s).astype(np.float32), n)
+               for n, s in (("W", (D, 6, 3)), ("R", (D, 6, 2)), ("B", (D, 12))))
+    node = helper.make_node("GRU", ["X", "W", "R", "B", "lens", ""], ["Y"], name="g", hidden_size=2,
+                            direction=direction, layout=layout, linear_before_reset=1)
+    x_shape = [None, None, 3]
+    path = _model(tmp_path, [W, R, B], [node], [helper.make_tensor_value_info("X", TensorProto.FLOAT, x_shape),
+                                                helper.make_tensor_value_info("lens", TensorProto.INT32, [None])])
+    cells = list_cells(str(path)).cells
+    assert len(cells) == D and all(c.config["layout"] == layout for c in cells)
+    report = verify(str(path), oracle="framework", batch=3, steps=4)
+    for cell in report.cells:
+        framework = cell.check("framework")
+        assert framework.status == "passed", framework.message
+        assert any("lengths [4, 3, 2]" in n for n in cell.notes), cell.notes
+        assert any("runs layout=0" in n for n in cell.notes) == bool(layout)
+
+    from gruinspect.oracle.onnxruntime import run_gru_node
+
+    W0, R0, B0 = (numpy_helper.to_array(t)[:1] for t in (W, R, B))
+    xs, h0 = rng.normal(size=(4, 3, 3)).astype(np.float32), np.zeros((3, 2), np.float32)
+    lengths = np.array([4, 3, 2])
+    for reverse in (False, True):
+        full = run_gru_node(W0, R0, B0, xs, h0, hidden_size=2, linear_before_reset=True,
+                            activations=[("Sigmoid", 0, 0), ("Tanh", 0, 0)], reverse=reverse)
+        cut = run_gru_node(W0, R0, B0, xs, h0, hidden_size=2, linear_before_reset=True,
+                           activations=[("Sigmoid", 0, 0), ("Tanh", 0, 0)], reverse=reverse,
+                           lengths=lengths)
+        for b, n in enumerate(lengths):  # each row consumes its own first n steps, in order, then stops
+            short = run_gru_node(W0, R0, B0, xs[:n, b:b + 1], h0[b:b + 1], hidden_size=2, linear_before_reset=True,
+                                 activations=[("Sigmoid", 0, 0), ("Tanh", 0, 0)], reverse=reverse)
+            np.testing.assert_allclose(cut[:n, b], short[:, 0], atol=1e-6)
+            assert not cut[n:, b].any()
+        np.testing.assert_allclose(cut[:, 0], full[:, 0], atol=1e-6)  # the full-length row is the plain run

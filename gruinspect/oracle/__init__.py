@@ -16,12 +16,15 @@ from typing import Any
 @dataclass
 class OracleRun:
     """What a framework cell produced: every state [T, batch, H], the dtype it computed in, a
-    sentence naming the implementation (with versions) and notes for the report."""
+    sentence naming the implementation (with versions) and notes for the report. ``valid``
+    [T, batch], when given, marks the states the framework computed: the others (past a
+    sequence's length) are zeros, and the check compares them with zeros."""
 
     hs: Any
     compute_dtype: str
     description: str
     notes: list[str] = field(default_factory=list)
+    valid: Any = None
 
 
 class NotExpressible(Exception):

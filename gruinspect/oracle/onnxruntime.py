@@ -14,12 +14,14 @@ OPSET = 14
 
 
 def run_gru_node(W, R, B, xs, h0, *, hidden_size: int, linear_before_reset: bool, activations, clip: float = 0.0,
-                 reverse: bool = False) -> np.ndarray:
+                 reverse: bool = False, lengths=None) -> np.ndarray:
     """States [T, batch, H] in consumption order of a one-direction ONNX GRU node.
 
     ``W`` [1, 3H, I], ``R`` [1, 3H, H], ``B`` [1, 6H] or None, float32; ``activations`` is
     ``[(f, alpha, beta), (g, alpha, beta)]``; with ``reverse`` the node runs direction="reverse"
-    over ``xs`` reversed, so it consumes ``xs`` in the given order too.
+    over each sequence reversed, so it consumes ``xs`` in the given order too. ``lengths`` [batch], when given,
+    is fed as ``sequence_lens``: row ``b`` stops after ``lengths[b]`` steps and its later states
+    are zero, as the ONNX GRU defines.
     """
     import onnx
     import onnxruntime
@@ -46,22 +48,39 @@ def run_gru_node(W, R, B, xs, h0, *, hidden_size: int, linear_before_reset: bool
     inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")]
     if B is not None:
         inits.append(numpy_helper.from_array(B, "B"))
-    node = helper.make_node("GRU", ["X", "W", "R", "B" if B is not None else "", "", "initial_h"], ["Y"], **attrs)
     T, N, I = xs.shape
-    graph = helper.make_graph(
-        [node], "gruinspect_oracle",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, N, I]),
-         helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, [1, N, hidden_size])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [T, 1, N, hidden_size])], initializer=inits)
+    lens = np.full(N, T, np.int32) if lengths is None else np.asarray(lengths, np.int32)
+    # step t of row b in the node's own order is step order[t, b] of xs (for t < lens[b])
+    t_idx = np.arange(T)[:, None]
+    order = np.where(t_idx < lens[None, :], lens[None, :] - 1 - t_idx, t_idx) if reverse else np.repeat(t_idx, N, 1)
+    valid = t_idx < lens[None, :]
+    X = np.where(valid[..., None], np.take_along_axis(np.asarray(xs, np.float32), order[..., None], 0), 0)
+    feeds = {"X": X, "initial_h": np.asarray(h0, np.float32)[None]}
+    node_inputs = ["X", "W", "R", "B" if B is not None else "", "", "initial_h"]
+    if lengths is not None:
+        node_inputs[4] = "sequence_lens"
+        feeds["sequence_lens"] = lens
+    node = helper.make_node("GRU", node_inputs, ["Y"], **attrs)
+    graph_inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, N, I]),
+                    helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, [1, N, hidden_size])]
+    if lengths is not None:
+        graph_inputs.append(helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, [N]))
+    graph = helper.make_graph([node], "gruinspect_oracle", graph_inputs,
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [T, 1, N, hidden_size])],
+                              initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    X = np.ascontiguousarray(xs[::-1] if reverse else xs, dtype=np.float32)
-    (Y,) = session.run(["Y"], {"X": X, "initial_h": np.asarray(h0, np.float32)[None]})
-    states = Y[:, 0]
-    return states[::-1] if reverse else states
+    (Y,) = session.run(["Y"], {k: np.ascontiguousarray(v) for k, v in feeds.items()})
+    Y = Y[:, 0]  # [T, N, H] in the node's own step order
+    if not reverse:
+        return Y
+    # the node's step t of row b consumed xs step order[t, b]: put every state back at that step
+    states = np.zeros_like(Y)
+    np.put_along_axis(states, order[..., None], Y, 0)
+    return np.where(valid[..., None], states, 0)
 
 
 def gru_node_oracle(cell, t, xs, h0, acts) -> OracleRun:
@@ -69,17 +88,25 @@ def gru_node_oracle(cell, t, xs, h0, acts) -> OracleRun:
     d = cell.config["direction_index"]
     compute = compute_dtype(cell.dtype, ("float32",))
     B = t["B"][d:d + 1].astype(np.float32) if "B" in t else None
+    T, N = xs.shape[:2]
+    # a node fed sequence_lens runs with lengths T, T-1, ... (at least 1) per batch row
+    lengths = np.maximum(T - np.arange(N), 1) if cell.config.get("sequence_lens") else None
     hs = run_gru_node(t["W"][d:d + 1].astype(np.float32), t["R"][d:d + 1].astype(np.float32), B,
                       xs.astype(np.float32), h0.astype(np.float32), hidden_size=cell.units,
                       linear_before_reset=cell.reset_after,
                       activations=[tuple(a) for a in cell.config["activation_functions"]],
-                      clip=cell.config.get("clip", 0.0), reverse=cell.config.get("go_backwards", False))
+                      clip=cell.config.get("clip", 0.0), reverse=cell.config.get("go_backwards", False),
+                      lengths=lengths)
     notes = upcast_note(cell, compute)
-    if cell.config.get("sequence_lens"):
-        notes.append("sequence_lens is not applied: every verify sequence runs its full length")
+    valid = None
+    if lengths is not None:
+        valid = np.arange(T)[:, None] < lengths[None, :]
+        notes.append(f"the node reads sequence_lens: the oracle ran batch rows of lengths {lengths.tolist()}, and "
+                     f"the states past each row's length are compared as the zeros ONNX defines")
     if cell.config.get("layout"):
-        notes.append("layout=1 (batch-major X and Y) changes no weight; the oracle node runs layout=0")
-    return OracleRun(hs, compute, f"onnxruntime GRU node ({versions('onnxruntime')}, CPU)", notes)
+        notes.append("layout=1 (batch-major X and Y) changes no weight, and onnxruntime's CPU GRU cannot run it: "
+                     "the oracle node runs layout=0")
+    return OracleRun(hs, compute, f"onnxruntime GRU node ({versions('onnxruntime')}, CPU)", notes, valid)
 
 
 def loop_oracle(cell, t, xs, h0, acts) -> OracleRun:

@@ -3,9 +3,10 @@
 An editable install (``pip install -e .``) puts a ``__editable__...pth`` file in site-packages;
 ``site`` runs the finder it names at every start of Python, about 25 ms that users of
 ``pip install gruinspect`` never pay. So when the Python running run.py has gruinspect
-installed editable (or not at all), :func:`regular_install` makes one under the work folder:
+installed editable (or not at all), :func:`regular_install` makes one under the work folder
+(``WORK/install-XXXXXXXX``, removed when the run ends):
 
-1. ``python -m venv --without-pip WORK/install/venv``, a venv of the same base interpreter;
+1. ``python -m venv --without-pip .../venv``, a venv of the same base interpreter;
 2. a copy of the checkout's ``pyproject.toml``, ``README.md`` and ``gruinspect/`` (nothing is
    built inside the shared checkout), installed with ``pip install --no-deps
    --no-build-isolation --target SITE`` where SITE is that venv's site-packages (pip builds the
@@ -18,7 +19,7 @@ installed editable (or not at all), :func:`regular_install` makes one under the 
 4. ``venv/bin/gruinspect``, the console script pip writes for ``[project.scripts]``.
 
 Every Python command of the benchmark, gruinspect and the floors and baselines alike, then runs
-with ``WORK/install/venv/bin/python``: the same interpreter set-up for all.
+with that venv's ``bin/python``: the same interpreter set-up for all.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
 
 from measure import REPO
 
@@ -57,9 +59,9 @@ def install_kind(python: str = sys.executable) -> str:
 
 
 def regular_install(work: str) -> dict:
-    """Install the checkout into ``WORK/install`` (made afresh) and return how to run it."""
-    folder = os.path.join(work, "install")
-    shutil.rmtree(folder, ignore_errors=True)
+    """Install the checkout into a new folder ``WORK/install-XXXXXXXX`` and return how to run it
+    (``folder``: the caller removes it at the end; a run beside it keeps its own)."""
+    folder = tempfile.mkdtemp(prefix="install-", dir=work)
     venv, src = os.path.join(folder, "venv"), os.path.join(folder, "src")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = os.path.join(venv, "bin", "python")
@@ -84,7 +86,7 @@ def regular_install(work: str) -> dict:
         f.write(_SCRIPT.format(python=python))
     os.chmod(script, 0o755)
     info = {"mode": "regular install", "python": python, "gruinspect": script, "site": target,
-            "deps": deps}
+            "deps": deps, "folder": folder}
     with open(os.path.join(folder, "install.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return info

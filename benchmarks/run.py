@@ -130,7 +130,7 @@ def runner_for(args, work: str) -> dict:
         r = install.regular_install(work)
         env = child_env(pycache_prefix=False)
         return {"mode": r["mode"], "python": r["python"], "argv": [r["gruinspect"]], "label": "gruinspect",
-                "env": env}
+                "env": env, "folder": r["folder"]}
     r = install.dev_python()
     env = child_env()
     if r["gruinspect"]:
@@ -173,6 +173,14 @@ def main(argv=None) -> int:
     except subprocess.CalledProcessError as exc:
         print(f"run.py: writing the inputs or installing the checkout failed ({exc})", file=sys.stderr)
         return 1
+    try:
+        return measure_and_report(args, work, keys, info, runner, started)
+    finally:
+        if runner.get("folder"):
+            shutil.rmtree(runner["folder"], ignore_errors=True)
+
+
+def measure_and_report(args, work: str, keys: set[str], info: dict, runner: dict, started: float) -> int:
     groups = groups_mod.build_groups(info, work, keys, runner)
     load_before = load_average()
     floor = Command("true", "true", [shutil.which("true") or "/bin/true"], env=runner["env"])
@@ -186,7 +194,7 @@ def main(argv=None) -> int:
             "versions": versions(runner["python"], runner["env"]), "date": datetime.date.today().isoformat(),
             "argv": list(argv if argv is not None else sys.argv[1:]), "floor_mib": floor_mib,
             "load": [load_before, load_average()], "seconds": time.perf_counter() - started,
-            "runner": {k: v for k, v in runner.items() if k != "env"}}
+            "runner": {k: v for k, v in runner.items() if k not in ("env", "folder")}}
     text = report.report(groups, rows, info, meta, args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:

@@ -59,4 +59,5 @@ def test_benchmark_runs_at_tiny_size_and_writes_the_table(tmp_path):
     assert pythons == {runner["python"]}, pythons
     if runner["mode"] == "regular install":
         assert "gruinspect ran from a regular (non-editable) install" in text
-        assert raw["meta"]["versions"]["gruinspect_file"].startswith(str(work / "install"))
+        assert raw["meta"]["versions"]["gruinspect_file"].startswith(str(work / "install-"))
+    assert not list(work.glob("install-*"))  # the install made for the run is removed with it

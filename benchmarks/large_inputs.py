@@ -71,8 +71,7 @@ def _kinds(large: dict) -> list[tuple[str, str]]:
 
 def groups(large: dict, gi: list[str], gi_label: str, env: dict, out: str, Command, remover) -> list[tuple]:
     """(key, title, commands, reference, subject) of the stats-large and split-large groups."""
-    sizes = sorted({round(v / 1e6) for v in large["largest"].values()})
-    mb = " / ".join(f"{v:.3g}" for v in sizes)
+    mb = " / ".join(dict.fromkeys(f"{v / 1e6:.3g}" for v in sorted(large["largest"].values())))
     stats = [Command(k, f"{gi_label} stats {label}", gi + ["stats", large["paths"][k]], env=env)
              for k, label in _kinds(large)]
     split = [Command(k, f"{gi_label} split {label} --out OUT", gi + ["split", large["paths"][k], "--out",

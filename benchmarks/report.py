@@ -19,6 +19,10 @@ def alone(key: str, args) -> str:
     return " ".join(parts)
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def fmt_load(load: list) -> str:
     return " / ".join("?" if x is None else f"{x:.2f}" for x in load)
 
@@ -120,7 +124,7 @@ def report(groups: list[dict], rows: list[dict], info: dict, meta: dict, args) -
         "# Benchmarks",
         "",
         f"Everything below is one run: `{command_line(meta['argv'])}` on {meta['date']}, git {meta['git']}, "
-        f"{meta['seconds'] / 60:.0f} min. Each section names the command that measures its group alone.",
+        f"{duration(meta['seconds'])}. Each section names the command that measures its group alone.",
         "",
         "## Machine",
         "",

@@ -159,6 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="Write the inputs again even if present.")
     parser.add_argument("--check", action="store_true", help="Exit 1 when a measured target is not met.")
     args = parser.parse_args(argv)
+    args.command_argv = list(argv if argv is not None else sys.argv[1:])  # for the report's heading
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be at least 1 and --warmup at least 0")
     keys = selected(set(args.only or ()))
@@ -192,7 +193,7 @@ def measure_and_report(args, work: str, keys: set[str], info: dict, runner: dict
     rows = groups_mod.targets({g["key"]: g for g in groups}, info)
     meta = {"machine": machine(), "filesystem": filesystem(work), "git": git_version(),
             "versions": versions(runner["python"], runner["env"]), "date": datetime.date.today().isoformat(),
-            "argv": list(argv if argv is not None else sys.argv[1:]), "floor_mib": floor_mib,
+            "argv": args.command_argv, "floor_mib": floor_mib,
             "load": [load_before, load_average()], "seconds": time.perf_counter() - started,
             "runner": {k: v for k, v in runner.items() if k not in ("env", "folder")}}
     text = report.report(groups, rows, info, meta, args)

@@ -224,6 +224,9 @@ def _c_order_bytes(pieces, dtype: np.dtype):
         elif piece.ndim > 2:
             piece = piece.reshape(-1, piece.shape[-1])  # a copy if it must; blocks are 1-D or 2-D
         width = piece.shape[1]
+        if piece.strides[1] != piece.itemsize and piece.shape[0] > 1 and width > 1:
+            yield from _transposed_bytes(piece, dtype)  # e.g. a PyTorch [3H, I] kernel's block, seen as [I, H]
+            continue
         step = max(1, _WRITE_CHUNK // (width * dtype.itemsize))  # rows per pass
         if width * dtype.itemsize > _WRITE_CHUNK:  # very long rows: one row at a time, in parts
             step = _WRITE_CHUNK // dtype.itemsize
@@ -239,6 +242,25 @@ def _c_order_bytes(pieces, dtype: np.dtype):
             out = _staging(part.size, dtype).reshape(part.shape)
             np.copyto(out, part, casting="unsafe")
             yield memoryview(out.reshape(-1)).cast("B")
+
+
+# Tiles of a column-strided (transposed) piece copied at a time: small enough that the source
+# rows a tile touches stay in the CPU caches and TLB, which a whole-row pass over a transposed
+# view does not (2x slower on a [2048, 2048] float32 block).
+_TILE_ROWS, _TILE_COLS = 64, 256
+
+
+def _transposed_bytes(piece, dtype: np.dtype):
+    """The C-order bytes of a 2-D piece whose rows are strided in memory, a strip of
+    :data:`_TILE_ROWS` rows at a time, each strip filled tile by tile."""
+    rows, width = piece.shape
+    strip = max(1, min(_TILE_ROWS, _WRITE_CHUNK // max(width * dtype.itemsize, 1)))
+    for start in range(0, rows, strip):
+        part = piece[start : start + strip]
+        out = _staging(part.size, dtype).reshape(part.shape)
+        for col in range(0, width, _TILE_COLS):
+            np.copyto(out[:, col : col + _TILE_COLS], part[:, col : col + _TILE_COLS], casting="unsafe")
+        yield memoryview(out.reshape(-1)).cast("B")
 
 
 _local = threading.local()

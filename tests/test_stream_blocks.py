@@ -131,3 +131,16 @@ def test_split_hashes_exactly_the_bytes_it_wrote(tmp_path):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"], record["file"]
         values = np.load(path)
         assert list(values.shape) == record["shape"] and os.path.getsize(path) > values.nbytes
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (64, 256), (130, 517), (1000, 3), (2, 70000)])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+def test_a_transposed_block_is_written_in_c_order_tile_by_tile(shape, dtype):
+    from gruinspect.splitting import _c_order_bytes
+
+    stored = np.arange(np.prod(shape) * 3, dtype=dtype).reshape(shape[1] * 3, shape[0])
+    for piece in (stored[shape[1]:2 * shape[1]].T, stored[::3].T, stored[:, 1:][: shape[1]].T):
+        got = b"".join(bytes(m) for m in _c_order_bytes((piece,), piece.dtype))
+        assert got == np.ascontiguousarray(piece).tobytes(), (shape, dtype, piece.strides)
+    cast = b"".join(bytes(m) for m in _c_order_bytes((stored.T,), np.dtype("float64")))
+    assert cast == np.ascontiguousarray(stored.T, dtype="float64").tobytes()

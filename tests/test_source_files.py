@@ -194,13 +194,18 @@ def test_sharded_v1_state_file_outside(tmp_path):
         str(elsewhere.resolve() / f"model.ckpt-0000{i}-of-00002") for i in range(2)}
 
 
-def test_data_shard_linked_out_of_the_folder_warns_when_read(tmp_path):
+def _linked_out(tmp_path: Path, sample: str, member: str, outside: str) -> tuple[Path, Path]:
+    """A copy of ``sample`` in tmp_path/named whose ``member`` was moved to tmp_path/``outside``
+    and replaced by a symbolic link to it."""
     named = tmp_path / "named"
-    shutil.copytree(SAMPLES / "tf1_gru_single", named)
-    shard = named / "model.ckpt.data-00000-of-00001"
-    outside = tmp_path / "elsewhere.data"
-    shutil.move(shard, outside)
-    shard.symlink_to(outside)
+    shutil.copytree(SAMPLES / sample, named)
+    shutil.move(named / member, tmp_path / outside)
+    (named / member).symlink_to(tmp_path / outside)
+    return named, tmp_path / outside
+
+
+def test_data_shard_linked_out_of_the_folder_warns_when_read(tmp_path):
+    named, outside = _linked_out(tmp_path, "tf1_gru_single", "model.ckpt.data-00000-of-00001", "elsewhere.data")
     prefix = named / "model.ckpt"
     assert not _warnings(run_cli("list", prefix).stderr)  # list reads no data file
     data, _, stderr = _opened_by([tmp_path], "stats", "--json", prefix)
@@ -210,23 +215,16 @@ def test_data_shard_linked_out_of_the_folder_warns_when_read(tmp_path):
 
 
 def test_saved_model_variables_linked_out(tmp_path):
-    named = tmp_path / "export"
-    shutil.copytree(SAMPLES / "tf2_keras3_export", named)
-    shutil.move(named / "variables", tmp_path / "vars")
-    (named / "variables").symlink_to(tmp_path / "vars")
+    named, _ = _linked_out(tmp_path, "tf2_keras3_export", "variables", "vars")
     result = run_cli("list", named)
     warned = _warnings(result.stderr)
     assert len(warned) == 2 and all("a symbolic link leads there" in w for w in warned), result.stderr
 
 
 def test_keras_shard_linked_out(tmp_path):
-    named = tmp_path / "k"
-    shutil.copytree(SAMPLES / "keras3_sharded", named)
-    shard = named / "model_00001.weights.h5"
-    shutil.move(shard, tmp_path / "moved.h5")
-    shard.symlink_to(tmp_path / "moved.h5")
+    named, moved = _linked_out(tmp_path, "keras3_sharded", "model_00001.weights.h5", "moved.h5")
     data = json.loads(run_cli("list", "--json", named / "model.weights.json").stdout)
-    assert str(tmp_path / "moved.h5") in data["source"]["files"]
+    assert str(moved) in data["source"]["files"]
     assert sum("outside the folder of the file named" in p for p in data["problems"]) == 1, data["problems"]
 
 
@@ -261,15 +259,10 @@ def test_keras_folder_with_npz_weights_names_them(tmp_path):
 
 
 def test_diff_names_each_side_files_and_warns_about_a_shard_read_later(tmp_path):
-    named = tmp_path / "named"
-    shutil.copytree(SAMPLES / "tf1_gru_single", named)
-    shard = named / "model.ckpt.data-00000-of-00001"
-    shutil.move(shard, tmp_path / "elsewhere.data")
-    shard.symlink_to(tmp_path / "elsewhere.data")
+    named, outside = _linked_out(tmp_path, "tf1_gru_single", "model.ckpt.data-00000-of-00001", "elsewhere.data")
     a, b = named / "model.ckpt", SAMPLES / "tf1_gru_single" / "model.ckpt"
-    result = run_cli("diff", a, b, "--json")
-    data = json.loads(result.stdout)
-    assert str(tmp_path / "elsewhere.data") in data["a"]["files"]
+    data = json.loads(run_cli("diff", a, b, "--json").stdout)
+    assert str(outside) in data["a"]["files"]
     assert _rel(data["b"]["files"], SAMPLES) == ["tf1_gru_single/model.ckpt.data-00000-of-00001",
                                                  "tf1_gru_single/model.ckpt.index"]
     warned = _warnings(run_cli("diff", a, b).stderr)

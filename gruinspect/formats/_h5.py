@@ -3,6 +3,11 @@
 h5py is imported only inside functions, so importing this module costs nothing. Every h5py or
 HDF5 failure is turned into a gruinspect error naming the file (readers must not let other
 exception types escape on malformed input).
+
+The helpers take h5py objects or the natively parsed ones of ``_h5meta`` (:func:`native_root`),
+whose API mimics h5py's: readers build their tensor list and layers from the native parse when
+the file is within its subset (no h5py, no numpy), and :class:`H5Store` opens the file with h5py
+only when tensor data is first read.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import re
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore, dtype_name
-from . import _limits
+from . import _h5meta, _limits
+from ._guard import hang_guard
 
 MAGIC = b"\x89HDF\r\n\x1a\n"
 # The superblock may follow a user block of 512 * 2^k bytes (HDF5 spec, "Format Signature").
@@ -66,6 +72,8 @@ def open_file(source, where: str):
 
 def decode(value):
     """An attribute value as str, or list of str for arrays (bytes are UTF-8)."""
+    if type(value) in (str, int, float, list):  # plain Python already (as the native parse gives)
+        return value
     import numpy as np
 
     if isinstance(value, bytes):
@@ -135,6 +143,8 @@ def attr_text(group, name: str) -> str | None:
 
 def dataset_dtype(ds) -> str:
     """The dtype name of an h5py dataset; Keras 3 stores bfloat16 as opaque ``|V2`` + attr dtype."""
+    if isinstance(ds, _h5meta.Dataset):
+        return ds.dtype_name()
     dt = ds.dtype
     if dt.kind == "V" and dt.itemsize == 2 and decode(ds.attrs.get("dtype", "")) == "bfloat16":
         return "bfloat16"
@@ -193,9 +203,8 @@ def walk(f, visit_dataset, visit_group=None) -> list[str]:
     would otherwise be walked once per path, 2^40 paths from a 40 KB file. The walk is iterative
     and linear in the number of links the file stores.
     """
-    import h5py
-
-    seen: set[int] = {h5py.h5o.get_info(f.id).addr}
+    group_type, dataset_type, hard_link, external_link, address = _family(f)
+    seen: set[int] = {address(f)}
     skipped: list[str] = []
     stack = [(iter(f), f, "")]  # depth first, in file order
     done = object()
@@ -207,17 +216,17 @@ def walk(f, visit_dataset, visit_group=None) -> list[str]:
             continue
         link = group.get(key, getlink=True)
         path = f"{prefix}{key}"
-        if isinstance(link, h5py.ExternalLink):
+        if isinstance(link, external_link):
             skipped.append(f"{path} -> {link.filename}:{link.path}")
             continue
-        if not isinstance(link, h5py.HardLink):
+        if not isinstance(link, hard_link):
             skipped.append(f"{path} -> {getattr(link, 'path', '?')}")
             continue
         obj = group[key]
-        if isinstance(obj, h5py.Dataset):
+        if isinstance(obj, dataset_type):
             visit_dataset(path, obj)
-        elif isinstance(obj, h5py.Group):
-            addr = h5py.h5o.get_info(obj.id).addr
+        elif isinstance(obj, group_type):
+            addr = address(obj)
             if addr in seen:
                 continue
             seen.add(addr)
@@ -241,26 +250,65 @@ def lookup(group, path: str, where: str):
     file an external link names (which blocks on a FIFO and reads whatever file is there), so a
     soft or external link on the way is refused in one line instead.
     """
-    import h5py
-
+    group_type, _, hard_link, external_link, _ = _family(group)
     obj = group
     for part in [p for p in path.split("/") if p]:
-        if not isinstance(obj, h5py.Group):
+        if not isinstance(obj, group_type):
             return None
         link = obj.get(part, getlink=True)
         if link is None:
             return None
-        if isinstance(link, h5py.ExternalLink):
+        if isinstance(link, external_link):
             raise UnsupportedError(
                 f"Unsupported HDF5 file {where}: {path} is an external link to {link.filename}:{link.path}; "
                 f"gruinspect never opens another file through an HDF5 link.")
-        if not isinstance(link, h5py.HardLink):
+        if not isinstance(link, hard_link):
             target = getattr(link, "path", "?")
             raise UnsupportedError(
                 f"Unsupported HDF5 file {where}: {path} is a soft link (to {target}); gruinspect follows only "
                 f"hard links.")
         obj = obj[part]
     return obj
+
+
+def _family(obj):
+    """(Group, Dataset, HardLink, ExternalLink, address of an object) of h5py or of ``_h5meta``,
+    whichever ``obj`` comes from."""
+    if isinstance(obj, _h5meta.Node):
+        return _h5meta.Group, _h5meta.Dataset, _h5meta.HardLink, _h5meta.ExternalLink, _h5meta.address
+    import h5py
+
+    return h5py.Group, h5py.Dataset, h5py.HardLink, h5py.ExternalLink, lambda o: h5py.h5o.get_info(o.id).addr
+
+
+def is_group(obj) -> bool:
+    """Whether ``obj`` (from :func:`lookup`, h5py or native) is a group."""
+    return obj is not None and isinstance(obj, _family(obj)[0])
+
+
+def is_dataset(obj) -> bool:
+    return obj is not None and isinstance(obj, _family(obj)[1])
+
+
+def native_root(source, where: str = ""):
+    """The natively parsed root group of an HDF5 file (a path, or a stored zip member given as
+    an object with ``path``, ``offset`` and ``size``), or None when the file is outside what
+    ``_h5meta`` reads (then h5py reads it). Set GRUINSPECT_H5_NATIVE=0 to always use h5py."""
+    if os.environ.get("GRUINSPECT_H5_NATIVE", "1") == "0":
+        return None
+    try:
+        if isinstance(source, str):
+            return _h5meta.open_root(source)
+        return _h5meta.open_root(source.path, source, source.offset, source.size)
+    except _h5meta.NotNative:
+        return None
+    except Exception:  # anything unexpected in a damaged file: h5py says what is wrong
+        return None
+
+
+def native_close(root) -> None:
+    """Close the file a native root group holds open (its objects stay usable)."""
+    root.file.close()
 
 
 def top_level_summary(f) -> str:
@@ -329,7 +377,7 @@ class H5Store(TensorStore):
         index, path = self._entries[name]
         info = self._infos[name]
         try:
-            ds = self._files[index][path]
+            ds = self._dataset(index, path)
             check_storage(ds, info, self._where[index])
             value = read_dataset(ds, info.dtype)
         except GruInspectError:
@@ -352,7 +400,7 @@ class H5Store(TensorStore):
         info = self._infos[name]
         where = f"{self._where[index]} (tensor {name})"
         try:
-            ds = self._files[index][path]
+            ds = self._dataset(index, path)
             check_storage(ds, info, self._where[index])
             reader = H5RowReader.open(self, name, ds, self._where[index])
         except GruInspectError:
@@ -363,8 +411,23 @@ class H5Store(TensorStore):
             return None  # read whole, with read()'s own checks
         return reader
 
+    def _dataset(self, index: int, path: str):
+        """The h5py dataset at ``path`` of file ``index``; a file whose metadata was parsed
+        natively is opened with h5py here, on its first data read (inside the hang guard, as
+        libhdf5 then reads its metadata itself)."""
+        where = self._where[index]
+        with hang_guard(hang_message(where)):
+            f = self._files[index]
+            if isinstance(f, _h5meta.Node):
+                native_close(f)
+                f = self._files[index] = open_file(f.file.source, where)
+            return f[path]
+
     def close(self) -> None:
         for f in self._files:
+            if isinstance(f, _h5meta.Node):
+                native_close(f)
+                continue
             try:
                 f.close()
             except Exception:  # closing must never raise

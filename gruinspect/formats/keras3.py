@@ -29,7 +29,7 @@ import os
 
 from ..errors import GruInspectError, InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo
-from . import _h5, _json, _limits, _zip, check_format
+from . import _h5, _h5meta, _json, _limits, _zip, check_format
 from ._guard import hang_guard
 from ._keras3_layers import Builder, Tree
 from .keras_h5 import keras_generation
@@ -80,6 +80,14 @@ def _archive_folder_weights(path: str) -> str | None:
 
 
 def _is_keras3_h5(path: str) -> bool:
+    root = _h5.native_root(path)
+    if root is not None:
+        try:
+            return _keras3_tree(root, path)
+        except Exception:  # whatever the native parse could not settle, h5py settles below
+            pass
+        finally:
+            _h5.native_close(root)
     try:
         with hang_guard(_h5.hang_message(path)):
             # imported inside the guard: a supervised command forks before h5py and numpy load,
@@ -87,12 +95,16 @@ def _is_keras3_h5(path: str) -> bool:
             import h5py
 
             with h5py.File(path, "r") as f:
-                if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
-                    return False
-                return any(isinstance(_h5.lookup(f, k, path), h5py.Group)
-                           for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
+                return _keras3_tree(f, path)
     except Exception:
         return False
+
+
+def _keras3_tree(f, path: str) -> bool:
+    """Whether the open HDF5 file (h5py or native) holds a Keras 3 object tree."""
+    if _h5.has_name_list(f, "layer_names") or "model_weights" in f:
+        return False
+    return any(_h5.is_group(_h5.lookup(f, k, path)) for k in ("layers", "vars", "_layer_checkpoint_dependencies"))
 
 
 # --------------------------------------------------------------------------- opening
@@ -100,6 +112,12 @@ def _is_keras3_h5(path: str) -> bool:
 
 def open(path: str, fmt: str | None = None) -> "Keras3Store":  # noqa: A001 - the reader API is sniff()/open()
     fmt = check_format(fmt or sniff(path), FORMATS, path)
+    store = Keras3Store(path, fmt, native=True)
+    try:
+        _open_format(store, path)
+        return store
+    except Exception:  # declined or damaged: read it all again with h5py, which says what is wrong
+        store.close()
     store = Keras3Store(path, fmt)
     try:
         with hang_guard(_h5.hang_message(path)):
@@ -133,6 +151,7 @@ class _Window(io.RawIOBase):
         self._f = builtins.open(path, "rb")
         self._offset = offset
         self._size = size
+        self.path, self.offset, self.size = path, offset, size  # for _h5.native_root
         self._pos = 0
 
     def readable(self) -> bool:
@@ -170,10 +189,11 @@ class _Window(io.RawIOBase):
 class Keras3Store(_h5.H5Store):
     """Keras 3 weights from an archive, folder, single `.weights.h5` or sharded set."""
 
-    def __init__(self, path: str, fmt: str) -> None:
+    def __init__(self, path: str, fmt: str, native: bool = False) -> None:
         super().__init__()
         self.path = path
         self.format = fmt
+        self._native = native  # HDF5 metadata parsed by _h5meta, or else declined: never h5py
         self.config: dict | None = None
         self._tree = Tree()
         self._npz: dict[str, tuple] = {}
@@ -254,12 +274,15 @@ class Keras3Store(_h5.H5Store):
 
     def open_h5_files(self, sources) -> None:
         """Open each (source, where) and merge its groups and datasets into the tree."""
-        import h5py
-
         for source, where in sources:
             if source == where:  # a file of its own, not an archive member
                 self.note_file(source)
-            f = _h5.open_file(source, where)
+            if self._native:
+                f = _h5.native_root(source, where)
+                if f is None:
+                    raise _h5meta.NotNative(where)
+            else:
+                f = _h5.open_file(source, where)
             index = self.add_file(f, where)
 
             def on_dataset(p, ds, index=index):
@@ -278,10 +301,12 @@ class Keras3Store(_h5.H5Store):
             if skipped:
                 self.metadata.setdefault("warnings", []).append(_h5.skipped_links_warning(where, skipped))
             top_vars = _h5.lookup(f, "vars", where)
-            if isinstance(top_vars, h5py.Group):
+            if _h5.is_group(top_vars):
                 name = _h5.attr_text(top_vars, "name")
                 if name is not None:
                     self._tree.names.setdefault("vars", name)
+            if self._native:
+                _h5.native_close(f)  # data reads open it with h5py (H5Store._dataset)
 
     # -- finishing -------------------------------------------------------------------------
     def finish(self) -> None:

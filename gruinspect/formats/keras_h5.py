@@ -41,6 +41,14 @@ def sniff(path: str) -> str | None:
     first, takes Keras 3 ones), None for anything else."""
     if not _h5.is_hdf5(path):
         return None
+    root = _h5.native_root(path)
+    if root is not None:
+        try:
+            return keras_format(root) or HDF5
+        except Exception:  # whatever the native parse could not settle, h5py settles below
+            pass
+        finally:
+            _h5.native_close(root)
     try:
         with hang_guard(_h5.hang_message(path)):
             import h5py  # inside the guard, as in keras3._is_keras3_h5
@@ -55,7 +63,7 @@ def keras_format(f) -> str | None:
     """FORMAT_MODEL when the open HDF5 file ``f`` holds a saved model, FORMAT_WEIGHTS for
     `save_weights` files, None when it holds no Keras 1/2 weights."""
     group = _h5.lookup(f, "model_weights", f.filename)
-    if isinstance(group, _group_type()) and _h5.has_name_list(group, "layer_names"):
+    if _h5.is_group(group) and _h5.has_name_list(group, "layer_names"):
         return FORMAT_MODEL
     return FORMAT_WEIGHTS if _h5.has_name_list(f, "layer_names") else None
 
@@ -65,6 +73,30 @@ def open(path: str, fmt: str | None = None) -> "KerasH5Store":  # noqa: A001 - t
     file's content; a file of another kind is refused."""
     if fmt is not None and fmt != HDF5:
         check_format(fmt, FORMATS, path)
+    store = _open_native(path)
+    if store is None:
+        store = _open_h5py(path)
+    if fmt not in (None, HDF5, store.format):
+        store.close()
+        raise UsageError(f"Cannot open {path} as {fmt}: it is a {store.format} file.")
+    return store
+
+
+def _open_native(path: str) -> "KerasH5Store | None":
+    """The store built from the native parse of the metadata, or None when that parse declines or
+    the file is damaged in any way (then h5py reads it and gives its error)."""
+    root = _h5.native_root(path)
+    if root is None:
+        return None
+    try:
+        return KerasH5Store(path, root)
+    except Exception:
+        return None
+    finally:
+        _h5.native_close(root)  # data reads open the file with h5py (H5Store._dataset)
+
+
+def _open_h5py(path: str) -> "KerasH5Store":
     with hang_guard(_h5.hang_message(path)):
         f = _h5.open_file(path, path)
         try:
@@ -75,9 +107,6 @@ def open(path: str, fmt: str | None = None) -> "KerasH5Store":  # noqa: A001 - t
         except Exception as exc:  # h5py surprises on malformed files
             f.close()
             raise _h5.h5_error(path, exc) from None
-    if fmt not in (None, HDF5, store.format):
-        store.close()
-        raise UsageError(f"Cannot open {path} as {fmt}: it is a {store.format} file.")
     return store
 
 
@@ -150,7 +179,7 @@ class KerasH5Store(_h5.H5Store):
         where = self.path
         for layer_name in _h5.name_list(root, "layer_names", len(root), where) or []:
             group = _h5.lookup(root, layer_name, where)
-            if not isinstance(group, _group_type()):
+            if not _h5.is_group(group):
                 raise InvalidFileError(
                     f"Invalid Keras weights file {self.path}: layer {layer_name} is listed in layer_names "
                     f"but has no group.")
@@ -162,7 +191,7 @@ class KerasH5Store(_h5.H5Store):
                     weights.append((wn, prefix + wn))
                     continue
                 ds = _h5.lookup(group, wn, where)
-                if not isinstance(ds, _dataset_type()):
+                if not _h5.is_dataset(ds):
                     raise InvalidFileError(
                         f"Invalid Keras weights file {self.path}: layer {layer_name} lists weight {wn}, "
                         f"which is not in the file.")
@@ -203,18 +232,6 @@ class KerasH5Store(_h5.H5Store):
             config = {**extra, "class_name_source": "weight names" if hint else "unknown"}
             out.append(LayerInfo(name, hint, config, [weights[i][1] for i in idx]))
         return out
-
-
-def _group_type():
-    import h5py
-
-    return h5py.Group
-
-
-def _dataset_type():
-    import h5py
-
-    return h5py.Dataset
 
 
 def _layer_configs(config: dict):

@@ -54,7 +54,8 @@ def install_kind(python: str = sys.executable) -> str:
             "else:\n    t = d.read_text('direct_url.json')\n"
             "    e = bool(t) and json.loads(t).get('dir_info', {}).get('editable', False)\n"
             "    print('editable' if e else 'regular')\n")
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    # -I and cwd "/": the metadata of the dev venv, not a gruinspect.egg-info in the current folder
+    out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, cwd="/")
     return out.stdout.strip() or "missing"
 
 

@@ -65,8 +65,10 @@ def measure(cmd: Command, work: str) -> dict:
         cmd.prepare()
     errfile = os.path.join(work, "stderr.txt")
     spec = {"argv": cmd.argv, "env": cmd.env, "stderr": errfile}
+    # In the work folder: no command may import a package from the folder run.py was started in
+    # (``python -c``/``-m`` put the current folder first on sys.path), e.g. the checkout's gruinspect.
     out = subprocess.run([sys.executable, "-I", "-S", "-c", _WRAPPER, json.dumps(spec)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, cwd=work)
     record = json.loads(out.stdout)
     if record["exit"] != 0:
         with open(errfile, encoding="utf-8", errors="replace") as f:
@@ -96,7 +98,7 @@ def run_group(group: dict, runs: int, warmup: int, work: str) -> None:
 
 def probe_unsupported(argv: list[str], env: dict) -> str | None:
     """None when gruinspect reads the file; else the reason, for the report."""
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd="/")
     if proc.returncode == 0:
         return None
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -177,7 +179,7 @@ def git_version() -> str:
 def versions(python: str, env: dict) -> dict:
     out = subprocess.run([python, "-c", "import gruinspect, numpy, crc32c; "
                           "print(gruinspect.__version__, numpy.__version__, gruinspect.__file__)"],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env, cwd="/")
     parts = out.stdout.split()
     return {"gruinspect": parts[0] if parts else "?", "numpy": parts[1] if len(parts) > 1 else "?",
             "gruinspect_file": parts[2] if len(parts) > 2 else "?"}

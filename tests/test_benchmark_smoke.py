@@ -55,6 +55,13 @@ def test_benchmark_runs_at_tiny_size_and_writes_the_table(tmp_path):
     # Every Python command ran with one interpreter: a regular install made for the run when the
     # gruinspect of this Python is an editable one (the dev venv), else this Python's own.
     runner = raw["meta"]["runner"]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import install
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    kind = install.install_kind()  # of this Python: "editable" in a dev venv, "regular" on CI
+    assert runner["mode"] == ("regular" if kind == "regular" else "regular install"), (kind, runner)
     pythons = {c["argv"][0] for g in raw["groups"] for c in g["commands"] if "python" in os.path.basename(c["argv"][0])}
     assert pythons == {runner["python"]}, pythons
     if runner["mode"] == "regular install":

@@ -103,15 +103,24 @@ def build_groups(info: dict, work: str, only: set[str], runner: dict) -> list[di
                     env=env, prepare=remover(out + "/split")),
             Command("cp", "cp MODEL.pt OUT (the same bytes)", ["cp", pt, out + "/cp.pt"], env=env,
                     prepare=remover(out + "/cp.pt")),
-        ], reference="cp", subject="gruinspect")
+        ], reference="cp", subject="gruinspect",
+          note="PyTorch stores each kernel [3H, I] (W x); every kernel block is written as [I, H], a transposed "
+               "copy made 64 x 256 values at a time; stored tensors are read whole, at most the largest plus "
+                    "32 MiB held at once.")
     if "large" in info:
         for key, title, commands, reference, subject in large_inputs.groups(info["large"], gi, gi_label, env, out,
                                                                              Command, remover):
-            g(key, title, commands, reference=reference, subject=subject)
+            g(key, title, commands, reference=reference, subject=subject,
+              note="Every stored tensor is read by row blocks of a few MiB (HDF5 hyperslabs read into the "
+                   "worker's buffer; the archive's weights member read in place, never extracted; the bundles "
+                   "by offset), so the peak stays far below the 400 MB tensor.")
     if "many" in info:
         g("list-many", f"list: {info['many']['count']} small TF1 checkpoints",
           many_files.commands(info["many"], gi, gi_label, py, base, env, Command), reference="tf-each",
-          subject="gruinspect")
+          subject="gruinspect",
+          note="The separate runs are timed on a sample and scaled to all the files (the targets above say so); "
+               "the last row, TensorFlow imported once and `tf.train.list_variables` called on every file in "
+               "that one process, has no target.")
     os.makedirs(out, exist_ok=True)
     return groups
 

@@ -106,7 +106,7 @@ def build_groups(info: dict, work: str, only: set[str], runner: dict) -> list[di
         ], reference="cp", subject="gruinspect",
           note="PyTorch stores each kernel [3H, I] (W x); every kernel block is written as [I, H], a transposed "
                "copy made 64 x 256 values at a time; stored tensors are read whole, at most the largest plus "
-                    "32 MiB held at once.")
+               "32 MiB held at once.")
     if "large" in info:
         for key, title, commands, reference, subject in large_inputs.groups(info["large"], gi, gi_label, env, out,
                                                                              Command, remover):

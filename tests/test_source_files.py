@@ -284,3 +284,12 @@ def test_stats_and_split_print_reader_warnings_like_list(tmp_path):
     assert len(listed) == 1 and "config.json" in listed[0], listed
     for args in (["stats"], ["stats", "--json"], ["split", "--out", tmp_path / "out"]):
         assert _warnings(run_cli(args[0], path, *args[1:]).stderr) == listed, args
+
+
+def test_convert_warns_about_a_shard_read_outside_and_names_it(tmp_path):
+    named, outside = _linked_out(tmp_path, "tf1_gru_single", "model.ckpt.data-00000-of-00001", "elsewhere.data")
+    result = run_cli("convert", named / "model.ckpt", "--to", "numpy", "--out", tmp_path / "out")
+    warned = _warnings(result.stderr)
+    assert len(warned) == 1 and str(outside) in warned[0] and "symbolic link" in warned[0], result.stderr
+    report = json.loads((tmp_path / "out" / "conversion.json").read_text())
+    assert str(outside) in report["source"]["files"]

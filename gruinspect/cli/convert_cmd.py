@@ -7,6 +7,7 @@ import click
 from .. import render
 from ..convert import TARGETS
 from ..errors import ExitCode
+from . import warn_each
 from .options import cell_option, common_options, path_argument
 
 
@@ -61,6 +62,7 @@ def convert_command(path, target, out, patterns, approximate, force, prefix, qua
     options = {"prefix": prefix, "quantize": quantize, "per_row": per_row}
     result = convert(path, target, out, patterns=patterns, approximate=approximate, force=force,
                      on_verdicts=show_verdicts, options=options)
+    warn_each(result.warnings)
     if as_json:
         render.emit_json(result.to_json())
     if result.status == "refused":

@@ -130,6 +130,7 @@ class ConversionResult:
     status: str = "planned"
     files: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the reader's (list's problems), printed on stderr
 
     @property
     def refused(self) -> list[CellReport]:
@@ -214,8 +215,10 @@ def convert(path: str, target: str, out: str, *, patterns: Iterable[str] | None 
         cells = select_cells(inventory.cells, patterns)
         if not cells:
             raise GruInspectError(f"No GRU cell found in {path}; nothing to convert.")
-        return convert_cells(store, cells, target, out, source=inventory.source, approximate=approximate,
-                             force=force, on_verdicts=on_verdicts, options=options)
+        result = convert_cells(store, cells, target, out, source=inventory.source, approximate=approximate,
+                               force=force, on_verdicts=on_verdicts, options=options)
+        result.warnings = inventory.problems_now()
+        return result
 
 
 def convert_cells(store, cells: list[GruCell], target: str, out: str, *, source: dict | None = None,

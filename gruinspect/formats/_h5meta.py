@@ -32,7 +32,7 @@ _UNDEF = 0xFFFFFFFFFFFFFFFF
 # message types (spec IV.A.2)
 _NIL, _DATASPACE, _LINK_INFO, _DATATYPE, _LINK, _ATTRIBUTE, _CONTINUATION, _SYMBOL_TABLE, _ATTR_INFO = (
     0x00, 0x01, 0x02, 0x03, 0x06, 0x0C, 0x10, 0x11, 0x15)
-_LAYOUT = 0x08
+_LAYOUT, _FILL_OLD, _FILL = 0x08, 0x04, 0x05
 # messages that say nothing list needs: fill values, layout, external files, group info,
 # filters, comment, modification times, reference count
 _IGNORED = {0x04, 0x05, 0x07, 0x08, 0x0A, 0x0B, 0x0D, 0x0E, 0x12, 0x16}
@@ -167,16 +167,19 @@ class File:
             raise NotNative(f"superblock version {version}")
         if head[13] != 8 or head[14] != 8:
             raise NotNative("offsets or lengths other than 8 bytes")
-        self._leaf_k, self._node_k = struct.unpack_from("<HH", head, 16)
-        if not self._leaf_k or not self._node_k:
-            raise NotNative("zero B-tree K")
+        self._leaf_k, self._node_k, flags = struct.unpack_from("<HHI", head, 16)
+        if not self._leaf_k or not self._node_k or flags:
+            raise NotNative("zero B-tree K, or status flags")
         pos = 24 if version == 0 else 28
         rest = self._at(pos, 32 + 40)
-        base, _free, eof, driver = struct.unpack_from("<4Q", rest, 0)
-        if base != 0 or driver != _UNDEF or eof > self._size:
+        base, extension, eof, driver = struct.unpack_from("<4Q", rest, 0)  # libhdf5 reads the
+        # free-space address as a superblock extension's, which versions 0 and 1 must not have
+        if base != 0 or extension != _UNDEF or driver != _UNDEF or eof > self._size:
             raise NotNative("base address, driver block, or end of file past the file's size")
         self._eof = eof
-        self.root_addr = struct.unpack_from("<Q", rest, 40)[0]
+        self.root_addr, cache = struct.unpack_from("<QI", rest, 40)
+        if cache not in (0, 1):
+            raise NotNative("root symbol table entry of another cache type")
 
     # -- object headers (spec IV.A.1.a: version 1) ----------------------------------------
     def object(self, addr: int) -> _Object:
@@ -225,10 +228,10 @@ class File:
         link_info = False
         links: dict[str, object] = {}
         for mtype, mflags, body in self._messages(addr):
+            if mflags & ~0x01:  # shared, or flags libhdf5 checks in combination: left to it
+                raise NotNative("object header message flags")
             if mtype in (_NIL, _CONTINUATION):
                 continue
-            if mflags & 0x02:
-                raise NotNative("shared object header message")
             if mtype == _DATASPACE:
                 obj.space = _dataspace(body)[0]
             elif mtype == _DATATYPE:
@@ -251,6 +254,8 @@ class File:
             elif mtype in _IGNORED:
                 if mtype == _LAYOUT:
                     layout = body
+                elif mtype in (_FILL_OLD, _FILL):
+                    _check_fill(mtype, body)
             else:
                 raise NotNative(f"object header message type {mtype:#x}")
         if stab is not None or link_info:
@@ -263,7 +268,7 @@ class File:
         elif obj.space is None or obj.dtype is None or layout is None:
             raise NotNative("object that is neither a group nor a dataset")
         else:
-            _check_layout(layout, obj.space, self._eof)
+            _check_layout(layout, obj.space, obj.dtype, self._eof)
         return obj
 
     # -- old-style groups (spec III.A.1 B-tree v1, III.B symbol nodes, III.D local heap) -----
@@ -273,9 +278,17 @@ class File:
             raw = self._at(addr, 32)
             if raw[:4] != b"HEAP" or raw[4] != 0:
                 raise NotNative("bad local heap")
-            size, _free, data = struct.unpack_from("<QQQ", raw, 8)
+            size, free, data = struct.unpack_from("<QQQ", raw, 8)
             if data + size > self._eof:
                 raise NotNative("local heap past the end of the file")
+            seen = set()
+            while free != 1:  # the free list, checked as H5HL__fl_deserialize does (1: its end)
+                if free in seen or free + 16 > size:
+                    raise NotNative("bad local heap free list")
+                seen.add(free)
+                offset, (free, block) = free, struct.unpack("<QQ", self._at(data + free, 16))
+                if free == 0 or offset + block > size:
+                    raise NotNative("bad local heap free list")
             heap = self._heaps[addr] = (data, size)
         return heap
 
@@ -296,7 +309,14 @@ class File:
     def _symbol_table(self, btree: int, heap_addr: int) -> dict:
         heap = self._heap(heap_addr)
         entries: list[tuple[bytes, object]] = []
-        self._btree(btree, heap, entries, None, b"", None)
+        levels: dict[int, list] = {}
+        self._btree(btree, heap, entries, levels, None, b"", None)
+        for nodes in levels.values():  # siblings chained left to right, as H5B_get_info follows them
+            if nodes[0][1] != _UNDEF or nodes[-1][2] != _UNDEF:
+                raise NotNative("B-tree sibling at an end of its level")
+            for (addr, _, right), (after, left, _) in zip(nodes, nodes[1:]):
+                if right != after or left != addr:
+                    raise NotNative("B-tree siblings do not chain")
         out: dict[str, object] = {}
         previous = None
         for raw, link in entries:
@@ -306,16 +326,20 @@ class File:
             out[_name(raw)] = link
         return out
 
-    def _btree(self, addr: int, heap, entries: list, level: int | None, low: bytes, high: bytes | None) -> None:
+    def _btree(self, addr: int, heap, entries: list, levels: dict, level: int | None, low: bytes,
+               high: bytes | None) -> None:
         """Append the (name, link) pairs below B-tree node ``addr``: names in (low, high]."""
         if addr in self._nodes:
             raise NotNative("B-tree node reached twice")
         self._nodes.add(addr)
+        if addr + 32 + 32 * self._node_k > self._eof:  # libhdf5 reads whole nodes, full or not
+            raise NotNative("B-tree node past the end of the file")
         head = self._at(addr, 24)
         if head[:4] != b"TREE" or head[4] != 0:
             raise NotNative("bad group B-tree node")
         node_level, used = head[5], struct.unpack_from("<H", head, 6)[0]
-        if (level is not None and node_level != level) or used > 2 * (self._leaf_k if node_level == 0 else self._node_k):
+        levels.setdefault(node_level, []).append((addr, *struct.unpack_from("<QQ", head, 8)))
+        if (level is not None and node_level != level) or used > 2 * self._node_k or (node_level and not used):
             raise NotNative("B-tree node level or entry count out of range")
         body = self._at(addr + 24, used * 16 + 8)
         keys = [struct.unpack_from("<Q", body, 16 * i)[0] for i in range(used + 1)]
@@ -327,7 +351,7 @@ class File:
                 raise NotNative("B-tree keys out of order")
             start = len(entries)
             if node_level:
-                self._btree(child, heap, entries, node_level - 1, left, right)
+                self._btree(child, heap, entries, levels, node_level - 1, left, right)
             else:
                 self._symbol_node(child, heap, entries)
             names = [raw for raw, _ in entries[start:]]
@@ -338,6 +362,8 @@ class File:
         if addr in self._nodes:
             raise NotNative("symbol node reached twice")
         self._nodes.add(addr)
+        if addr + 8 + 80 * self._leaf_k > self._eof:  # libhdf5 reads whole nodes, full or not
+            raise NotNative("symbol node past the end of the file")
         head = self._at(addr, 8)
         if head[:4] != b"SNOD" or head[4] != 1:
             raise NotNative("bad symbol node")
@@ -426,7 +452,7 @@ class File:
         if objects is None:
             objects = self._collections[addr] = self._collection(addr)
         data = objects.get(index)
-        if data is None or length > len(data):
+        if data is None or length != len(data):  # as H5T__vlen_disk_read requires
             raise NotNative("variable-length string missing from its heap")
         self._budget -= length
         if self._budget < 0:
@@ -480,6 +506,10 @@ def _dataspace(body: bytes) -> tuple[_Space, int]:
     if end > len(body):
         raise NotNative("dataspace runs past its message")
     dims = struct.unpack_from(f"<{rank}Q", body, pos)
+    if flags & 1:
+        maxdims = struct.unpack_from(f"<{rank}Q", body, pos + 8 * rank)
+        if any(m != _UNDEF and d > m for d, m in zip(dims, maxdims)):
+            raise NotNative("dataspace dimension above its maximum")
     if kind == 2:
         return _Space(None), end
     return _Space(tuple(dims)), end
@@ -528,6 +558,8 @@ def _datatype(body: bytes) -> tuple[_Type, int]:
         base, _end = _datatype(body[8:])
         if base.kind not in ("uint", "int", "string") or base.size != 1:
             raise NotNative("variable-length string of wide characters")
+        if size != 16:  # length, collection address, object index
+            raise NotNative("variable-length type of another size")
         return _Type("vstring", 16), len(body)
     raise NotNative(f"datatype class {cls}")
 
@@ -591,16 +623,52 @@ def _link(body: bytes) -> tuple[str, object]:
     raise NotNative("user-defined link")
 
 
-def _check_layout(body: bytes, space: _Space, eof: int) -> None:
-    """Data layout message (IV.A.2.i) version 3: compact, contiguous or chunked storage."""
+def _check_layout(body: bytes, space: _Space, dtype: _Type, eof: int) -> None:
+    """Data layout message (IV.A.2.i) version 3: compact, contiguous or chunked storage, checked
+    as libhdf5 checks it when it opens the dataset (H5O__layout_decode, H5D__contig_check)."""
     if len(body) < 2 or body[0] != 3 or body[1] not in (0, 1, 2):
         raise NotNative("data layout version or class")
-    if body[1] == 1 and len(body) >= 18:
+    nbytes = dtype.size
+    for d in space.shape or ():
+        nbytes *= d
+    if body[1] == 0:
+        if len(body) < 4 or 4 + struct.unpack_from("<H", body, 2)[0] > len(body):
+            raise NotNative("compact data runs past its message")
+    elif body[1] == 1:
+        if len(body) < 18:
+            raise NotNative("short contiguous layout")
         addr, size = struct.unpack_from("<QQ", body, 2)
-        if addr != _UNDEF and addr + size > eof:
-            raise NotNative("contiguous data past the end of the file")
-    elif body[1] == 2 and (len(body) < 3 or body[2] != len(space.shape or ()) + 1):
-        raise NotNative("chunk rank differs from the dataspace rank")
+        if addr != _UNDEF and (addr + size > eof or size != nbytes):
+            raise NotNative("contiguous data past the end of the file, or not of the dataset's size")
+    else:
+        rank = len(space.shape or ()) + 1
+        if len(body) < 11 + 4 * rank or body[2] != rank:
+            raise NotNative("chunk rank differs from the dataspace rank")
+        dims = struct.unpack_from(f"<{rank}I", body, 11)
+        if 0 in dims or dims[-1] != dtype.size:
+            raise NotNative("chunk dimensions")
+
+
+def _check_fill(mtype: int, body: bytes) -> None:
+    """Fill value messages (IV.A.2.e old, IV.A.2.f versions 1-3), decoded as libhdf5 decodes them."""
+    if mtype == _FILL_OLD:
+        if len(body) < 4 or 4 + struct.unpack_from("<I", body, 0)[0] > len(body):
+            raise NotNative("old fill value runs past its message")
+        return
+    if len(body) < 2 or body[0] not in (1, 2, 3):
+        raise NotNative("fill value message version")
+    if body[0] < 3:
+        if len(body) < 4 or body[1] not in (1, 2, 3) or body[2] > 2 or body[3] > 1:
+            raise NotNative("fill value message fields")
+        defined, pos = body[3] or body[0] == 1, 4  # version 1 always holds the size
+    else:
+        flags = body[1]
+        if flags & ~0x3F or flags & 0x03 == 0 or (flags >> 2) & 0x03 > 2 or (flags & 0x10 and flags & 0x20):
+            raise NotNative("fill value message flags")
+        defined, pos = flags & 0x20, 2
+    if defined:
+        if pos + 4 > len(body) or pos + 4 + struct.unpack_from("<I", body, pos)[0] > len(body):
+            raise NotNative("fill value runs past its message")
 
 
 def _name(raw: bytes, path: bool = False) -> str:
@@ -619,6 +687,8 @@ def _shape_values(values: list, shape: tuple, dtype: _Type):
     float array as []."""
     if not shape:
         return values[0]
+    if len(shape) > 1 and dtype.kind == "string":  # decode() leaves bytes inside nested lists
+        raise NotNative("fixed-length string attribute of several dimensions")
     if not values:
         if len(shape) > 1 and dtype.kind != "float":
             raise NotNative("empty attribute of several dimensions")

@@ -339,29 +339,30 @@ for line in sys.stdin:
 
 
 def _h5py_dumps(paths: list[str]) -> dict[str, dict]:
-    """h5py's dump of each file, in a child process: libhdf5 can loop forever on a damaged file
-    (test_bad_input.py), so a file it is stuck on for 10 s counts as refused."""
+    """h5py's dump of each file, in a child process fed one path at a time: libhdf5 can loop
+    forever on a damaged file (test_bad_input.py), so a file it is stuck on for 10 s counts as
+    refused and a new child goes on with the next."""
     import select
 
     results: dict[str, dict] = {}
-    queue = list(paths)
-    while queue:
-        child = subprocess.Popen([sys.executable, "-c", _WORKER, str(ROOT / "tests")], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        child.stdin.write("".join(p + "\n" for p in queue))
+    child = None
+    for path in paths:
+        if child is None:
+            child = subprocess.Popen([sys.executable, "-c", _WORKER, str(ROOT / "tests")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        child.stdin.write(path + "\n")
+        child.stdin.flush()
+        if not select.select([child.stdout], [], [], 10)[0]:
+            child.kill()
+            child.wait()
+            child = None
+            results[path] = {"error": "libhdf5 did not finish"}
+            continue
+        line = child.stdout.readline()
+        assert line, f"the h5py worker ended early (exit {child.wait()})"
+        results[path] = json.loads(line)
+    if child is not None:
         child.stdin.close()
-        while queue:
-            if not select.select([child.stdout], [], [], 10)[0]:
-                child.kill()
-                results[queue.pop(0)] = {"error": "libhdf5 did not finish"}
-                break
-            line = child.stdout.readline()
-            if not line:
-                raise AssertionError(f"the h5py worker ended early (exit {child.wait()})")
-            result = json.loads(line)
-            results[result["path"]] = result
-            queue.remove(result["path"])
-        child.stdout.close()
         child.wait()
     return results
 

@@ -39,7 +39,8 @@ with atheris.instrument_imports(include=["gruinspect"]):
     import gruinspect.layouts
     import gruinspect.stats
     from gruinspect.errors import GruInspectError
-    from gruinspect.formats import _table, _tf_paths, _wire, open_store
+    from gruinspect.formats import _h5, _table, _tf_paths, _wire, open_store
+    import gruinspect.formats._h5meta  # noqa: F401
     from gruinspect.formats._crc import crc32c, mask
     import gruinspect.formats.pytorch  # noqa: F401 - readers imported lazily elsewhere get coverage too
     import gruinspect.formats.safetensors  # noqa: F401
@@ -270,6 +271,27 @@ def target_json(data: bytes) -> None:
         pass
 
 
+def target_h5meta(data: bytes) -> None:
+    """The fuzzer's bytes as an HDF5 file for the native metadata parser alone (no h5py): a whole
+    walk with every attribute and dataset, or NotNative; never another exception, hang or blow-up."""
+    path = WORK / "h5meta.h5"
+    path.write_bytes(data)
+    try:
+        root = gruinspect.formats._h5meta.open_root(str(path))
+    except gruinspect.formats._h5meta.NotNative:
+        return
+    try:
+        _h5.walk(root, lambda p, ds: (ds.shape, _h5.dataset_dtype(ds), dict(ds.attrs)),
+                 lambda p, g: (len(g), dict(g.attrs)))
+    except gruinspect.formats._h5meta.NotNative:
+        pass
+    finally:
+        root.file.close()
+
+
+target_h5meta.seed = SAMPLES / "tfkeras_full_h5" / "model.h5"
+
+
 def target_keras_duplicates(data: bytes) -> None:
     """A real .keras archive plus a second copy of one member (chosen by the first byte) whose
     contents come from the fuzzer: identical copies read, different ones refused."""
@@ -373,6 +395,7 @@ TARGETS = {
     "json": target_json,
     "keras-config-json": _file_target("keras3_folder_bf16", "config.json"),
     "keras-duplicate-member": target_keras_duplicates,
+    "h5meta": target_h5meta,
 }
 
 

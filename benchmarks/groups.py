@@ -13,8 +13,9 @@ import many_files
 from measure import HERE, MIB, Command, probe_unsupported, remover
 
 # Every group, in the order they run and are reported: run.py --only takes these or their first part.
-GROUPS = ("list-tf1", "stats-tf1", "split-tf1", "list-keras", "stats-keras", "split-keras", "list-onnx",
-          "list-torch", "stats-torch", "split-torch", "list-many", "stats-large", "split-large")
+GROUPS = ("list-tf1", "stats-tf1", "split-tf1", "list-keras", "stats-keras", "split-keras", "list-keras3",
+          "stats-keras3", "list-onnx", "list-torch", "stats-torch", "split-torch", "list-many", "stats-large",
+          "split-large")
 
 
 def build_groups(info: dict, work: str, only: set[str], runner: dict) -> list[dict]:
@@ -68,6 +69,8 @@ def build_groups(info: dict, work: str, only: set[str], runner: dict) -> list[di
     ], reference="tf", subject="gruinspect")
     g("stats-keras", "stats: Keras HDF5 model", [
         Command("gruinspect", f"{gi_label} stats MODEL.h5", gi + ["stats", h5], env=env, unsupported=h5_unsupported),
+        Command("h5py", "h5py: read every GRU dataset + numpy statistics of every gate block",
+                [py, base, "h5py-stats", h5], env=env),
         Command("tf", "tf_keras load_model + numpy statistics of every GRU block", [py, base, "keras-stats", h5],
                 env=env),
     ], reference="tf", subject="gruinspect")
@@ -77,6 +80,18 @@ def build_groups(info: dict, work: str, only: set[str], runner: dict) -> list[di
         Command("cp", "cp MODEL.h5 OUT (the same bytes)", ["cp", h5, out + "/cp.h5"], env=env,
                 prepare=remover(out + "/cp.h5")),
     ], reference="cp", subject="gruinspect")
+    archive = info.get("large", {}).get("paths", {}).get("keras")
+    if archive:  # the Keras 3 archive of the large inputs: a 404 MB recurrent kernel in model.weights.h5
+        g("list-keras3", "list: Keras 3 archive (.keras)", [
+            Command("gruinspect", f"{gi_label} list MODEL.keras", gi + ["list", archive], env=env),
+            Command("h5py", "h5py: config.json, then visit every dataset of the weights member",
+                    [py, base, "h5py-list", archive], env=env),
+        ], reference="h5py", subject="gruinspect")
+        g("stats-keras3", "stats: Keras 3 archive (.keras)", [
+            Command("gruinspect", f"{gi_label} stats MODEL.keras", gi + ["stats", archive], env=env),
+            Command("h5py", "h5py: read every GRU dataset of the weights member + numpy statistics of every "
+                            "gate block", [py, base, "h5py-stats", archive], env=env),
+        ], reference="h5py", subject="gruinspect")
     if "onnx" in info:
         model = info["onnx"]["path"]
         g("list-onnx", "list: ONNX model", [
@@ -177,6 +192,14 @@ def targets(groups: dict, info: dict) -> list[dict]:
     if lk:
         add("`list` of the Keras HDF5 model / a bare h5py visit of every dataset", ratio(lk, "gruinspect", "h5py"),
             "{:.2f}x", lambda v: v <= 1.2, "<= 1.2x")
+    sk = groups.get("stats-keras")
+    if sk:
+        add("`stats` of the Keras HDF5 model / h5py reading the same datasets + the same statistics",
+            ratio(sk, "gruinspect", "h5py"), "{:.2f}x", lambda v: v <= 1.2, "<= 1.2x")
+    for key, what in (("list-keras3", "`list`"), ("stats-keras3", "`stats`")):
+        if groups.get(key):
+            add(f"{what} of the Keras 3 archive / h5py doing the same reads", ratio(groups[key], "gruinspect", "h5py"),
+                "{:.2f}x", lambda v: v <= 1.2, "<= 1.2x")
     lo = groups.get("list-onnx")
     if lo:
         add("`list` of the ONNX model: speed-up over `onnx.load`", ratio(lo, "onnx", "gruinspect"), "{:.1f}x",

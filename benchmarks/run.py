@@ -110,7 +110,7 @@ def all_inputs(work: str, size: str, regenerate: bool, keys: set[str]) -> dict:
                                        "PyTorch input with torch.save")
     if "list-many" in keys:
         info["many"] = many_files.ensure(work, size)
-    if keys & {"stats-large", "split-large"}:
+    if keys & {"stats-large", "split-large", "list-keras3", "stats-keras3"}:
         large = ensure_written(os.path.join(work, "large"), size, regenerate, "large_inputs.py",
                                "inputs with one 400 MB tensor (Keras 3, TensorFlow)")
         tf1 = ensure_written(os.path.join(work, "large-tf1"), size, regenerate, "large_tf1.py",

@@ -57,6 +57,10 @@ class GruGroup(click.Group):
             formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # numpy's OpenBLAS starts a thread per core as it is imported (about 60 ms of a short
+        # command); gruinspect's numpy work streams through memory and gains nothing from a
+        # threaded BLAS. A setting of the user's own wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         # click prints usage errors as a block (usage line, hint, blank line, error); scripts and
         # CI logs get the tool's own single line, with the help hint on the same line.
         try:

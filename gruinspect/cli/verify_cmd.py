@@ -5,7 +5,7 @@ import click
 from .. import render
 from ..output import write_text
 from ..verify import ORACLE_MODES, verify
-from . import warn_each
+from . import _one_line, warn_each
 from .multi import jsonl_option, parallel_results, paths_argument, run_each
 from .options import cell_option, common_options
 
@@ -91,11 +91,6 @@ def _verify_one(path, as_json, *, exported, junit, emit=True, **options):
     else:
         _print_report(report)
     return data, int(report.exit_code)
-
-
-def _one_line(text: str) -> str:
-    # Cell and tensor names come from the file: a newline or escape in one must not break the line.
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _tolerance(check) -> str:

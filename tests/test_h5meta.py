@@ -543,3 +543,29 @@ def test_list_of_a_keras_file_imports_neither_h5py_nor_numpy(sample):
                             env={k: v for k, v in os.environ.items() if k != "GRUINSPECT_H5_NATIVE"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_listing_a_keras_file_enters_no_hang_guard_and_reading_its_data_does():
+    """The native parse needs no supervisor (its reads are bounded), so list never forks one; the
+    first data read opens h5py inside the guard, as the old open did."""
+    import contextlib
+
+    from gruinspect.formats import _guard, open_store
+
+    entered: list[str] = []
+
+    @contextlib.contextmanager
+    def guard(message):
+        entered.append(message)
+        yield
+
+    previous = _guard.set_hang_guard(guard)
+    try:
+        for entry in _keras_samples():
+            with open_store(str(SAMPLES / entry.values[0]["path"])) as store:
+                assert store.infos() and not entered, entry.id
+                store.read(next(iter(store.infos())))
+                assert entered and "did not finish reading its metadata" in entered[-1], entry.id
+                entered.clear()
+    finally:
+        _guard.set_hang_guard(previous)

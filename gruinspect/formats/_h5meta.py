@@ -23,7 +23,7 @@ either. Attribute values come decoded as ``gruinspect.formats._h5.decode`` decod
 """
 from __future__ import annotations
 
-from ._h5meta_file import File, _Object
+from ._h5meta_file import Attrs, File, _Object
 from ._h5meta_messages import ExternalLink, HardLink, NotNative, SoftLink
 
 __all__ = ["NotNative", "HardLink", "SoftLink", "ExternalLink", "Node", "Group", "Dataset", "address", "open_root"]
@@ -118,7 +118,10 @@ def open_root(path: str, source=None, offset: int = 0, size: int | None = None) 
     it); raises NotNative when the file is outside the subset read here."""
     f = File(path, source, offset, size)
     try:
-        return Group(f, f.object(f.root_addr), "/")
+        root = f.object(f.root_addr)
+        if root.links is None:
+            raise NotNative("the root object is not a group")
+        return Group(f, root, "/")
     except BaseException:
         f.close()
         raise

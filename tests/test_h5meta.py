@@ -209,7 +209,12 @@ def _big_attribute(f) -> None:
         pass
 
 
-GENERATED = {"nested": _nested, "attributes": _attributes, "links": _links, "dag": _dag, "many": _many,
+def _long_names(f) -> None:
+    f.create_dataset("n" * 200_000, shape=(1,), dtype="f4")  # read from the local heap in doubling steps
+    f.create_group("g" * 70_000).attrs["a" * 1000] = 1
+
+
+GENERATED = {"long-names": _long_names, "nested": _nested, "attributes": _attributes, "links": _links, "dag": _dag, "many": _many,
              "keras-chunks": _keras_chunks, "big-attribute": _big_attribute}
 
 

@@ -227,15 +227,17 @@ class File:
         data, size = heap
         if offset >= size:
             raise NotNative("name offset past its heap")
-        chunk = b""
-        while True:  # names are short: read 64 bytes at a time up to the NUL
-            piece = self._at(data + offset + len(chunk), min(64, size - offset - len(chunk)))
+        pieces, done, step = [], 0, 64
+        while True:  # names are short: 64 bytes first, then twice as many each time (linear)
+            piece = self._at(data + offset + done, min(step, size - offset - done))
             if not piece:
                 raise NotNative("unterminated name in local heap")
             end = piece.find(b"\0")
             if end >= 0:
-                return chunk + piece[:end]
-            chunk += piece
+                pieces.append(piece[:end])
+                return b"".join(pieces)
+            pieces.append(piece)
+            done, step = done + len(piece), step * 2
 
     def _symbol_table(self, btree: int, heap_addr: int) -> dict:
         heap = self._heap(heap_addr)

@@ -8,7 +8,6 @@ can be undone exactly (:func:`gruinspect.blocks.fuse`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 GATES = ("reset", "update", "candidate")
@@ -69,7 +68,6 @@ class Block(NamedTuple):
         return CODE_NAMES[(self.gate, self.role)]
 
 
-@dataclass
 class GruCell:
     """One GRU cell found in a file.
 
@@ -77,28 +75,43 @@ class GruCell:
     names; ``shapes`` gives each stored tensor's shape. ``activation`` and
     ``recurrent_activation`` are canonical names from :data:`gruinspect.gru.ACTIVATIONS`, or None
     when the file does not say and the layout has no fixed default; ``config_source`` says which.
+    ``regions`` gives the part of a stored tensor this cell owns when cells share it, as a
+    (start, stop) pair per dimension (one direction of an ONNX bidirectional GRU node: W[d]);
+    absent = all of it. ``replace(**changes)`` gives a copy with some fields changed.
+
+    A plain class, not a dataclass: a dataclass compiles its methods when `list` imports it.
     """
 
-    name: str
-    layout: str
-    input_size: int
-    units: int
-    reset_after: bool
-    dtype: str
-    tensors: dict[str, str]
-    shapes: dict[str, tuple[int, ...]]
-    blocks: list[Block]
-    activation: str | None = "tanh"
-    recurrent_activation: str | None = "sigmoid"
-    config_source: str = "layout default"
-    config: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    # The part of a stored tensor this cell owns when cells share it, as a (start, stop) pair per
-    # dimension (one direction of an ONNX bidirectional GRU node: W[d]); absent = all of it.
-    regions: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    FIELDS = ("name", "layout", "input_size", "units", "reset_after", "dtype", "tensors", "shapes", "blocks",
+              "activation", "recurrent_activation", "config_source", "config", "notes", "regions")
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, layout: str, input_size: int, units: int, reset_after: bool, dtype: str,
+                 tensors: dict[str, str], shapes: dict[str, tuple[int, ...]], blocks: list[Block],
+                 activation: str | None = "tanh", recurrent_activation: str | None = "sigmoid",
+                 config_source: str = "layout default", config: dict | None = None, notes: list[str] | None = None,
+                 regions: dict[str, tuple[tuple[int, int], ...]] | None = None) -> None:
+        self.name, self.layout, self.input_size, self.units = name, layout, input_size, units
+        self.reset_after, self.dtype, self.tensors, self.shapes, self.blocks = reset_after, dtype, tensors, shapes, blocks
+        self.activation, self.recurrent_activation, self.config_source = activation, recurrent_activation, config_source
+        self.config: dict = {} if config is None else config
+        self.notes: list[str] = [] if notes is None else notes
+        self.regions: dict[str, tuple[tuple[int, int], ...]] = {} if regions is None else regions
         self.blocks.sort(key=lambda b: (GATES.index(b.gate), ROLES.index(b.role)))
+
+    def replace(self, **changes) -> GruCell:
+        """A copy with ``changes`` applied; lists and dicts not changed are shared with this cell."""
+        return GruCell(**{**{f: getattr(self, f) for f in self.FIELDS}, **changes})
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, GruCell):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None  # mutable: not hashable
+
+    def __repr__(self) -> str:
+        return (f"GruCell(name={self.name!r}, layout={self.layout!r}, input_size={self.input_size}, "
+                f"units={self.units}, reset_after={self.reset_after}, dtype={self.dtype!r})")
 
     @property
     def has_bias(self) -> bool:

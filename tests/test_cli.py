@@ -237,3 +237,36 @@ def test_an_unreadable_path_is_one_line(tmp_path, monkeypatch):
     result = run_cli("list", path, exit_code=2)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("gruinspect: error: ") and str(path) in lines[0], result.stderr
+
+
+def _console(*args, env=None):
+    """The installed console script's function (gruinspect.cli.entry) in a child process, as a user runs it."""
+    return subprocess.run([sys.executable, "-c", "import sys; from gruinspect.cli import entry; "
+                                                 "sys.argv[0] = 'gruinspect'; entry()", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_plain_list_through_the_console_script_is_the_click_command_byte_for_byte(tmp_path):
+    """`gruinspect list PATH...` with no option runs without importing click; everything it prints
+    and its exit code are the click command's (forced with `--`), for every sample at once, one
+    sample, a missing path and a file that is not a checkpoint."""
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a checkpoint\n")
+    every = [sample_path(e.values[0]) for e in samples()]
+    for paths in (every, every[:1], [every[0], tmp_path / "missing", bad], [bad]):
+        quick, slow = _console("list", *paths), _console("list", "--", *paths)
+        assert (quick.returncode, quick.stdout, quick.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    assert quick.returncode == 2 and quick.stderr.count("\n") == 1
+
+
+def test_plain_list_imports_no_click_and_options_still_go_to_click():
+    probe = ("import sys; from gruinspect.cli import entry\n"
+             "sys.argv = ['gruinspect', *sys.argv[1:]]\n"
+             "try:\n    entry()\nexcept SystemExit as exc:\n    code = exc.code\n"
+             "print('CLICK' if 'click' in sys.modules else 'NO-CLICK', code, file=sys.stderr)\n")
+    path = sample_path(samples()[0].values[0])
+    for args, expected in ((["list", path], "NO-CLICK 0"), (["list", path, "--json"], "CLICK 0"),
+                           (["list", "--help"], "CLICK 0"), (["stats", path], "CLICK 0")):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT,
+                             timeout=120)
+        assert out.stderr.strip().splitlines()[-1] == expected, (args, out.stderr)

@@ -7,7 +7,6 @@ non-zero column) have known singular values.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import shutil
@@ -165,7 +164,7 @@ def test_timescale_uses_the_cells_own_recurrent_activation(name, slope, expected
     b = _hand_blocks(I, H, np.random.default_rng(5))
     b[("update", "bias")][:] = [1.0, 3.0, 0.0, -1.0]
     cell, read = _only_cell(_tf_gru_cell_store(b, I, H))
-    cell = dataclasses.replace(cell, recurrent_activation=name)
+    cell = cell.replace(recurrent_activation=name)
     h = cell_health(cell, read)
     assert h.tau[0] == pytest.approx(expected, rel=1e-6)
     if name == "hard_sigmoid_keras2":  # clip(0.2 * 3 + 0.5) = 1: that unit never forgets
@@ -177,7 +176,7 @@ def test_timescale_uses_the_cells_own_recurrent_activation(name, slope, expected
 def test_onnx_clip_bounds_every_gate_input():
     I, H = 3, 4
     cell, read = _only_cell(_tf_gru_cell_store(_hand_blocks(I, H, np.random.default_rng(7)), I, H))
-    h = cell_health(dataclasses.replace(cell, config={"clip": 0.5}), read)
+    h = cell_health(cell.replace(config={"clip": 0.5}), read)
     # b_z = ln 3, 10, 0, -ln 3 clipped to +-0.5; the reset gate of unit 3 (b_r 20) is sigmoid(0.5): not saturated
     np.testing.assert_allclose(h.tau, [1 + math.exp(0.5), 1 + math.exp(0.5), 2.0, 1 + math.exp(-0.5)], rtol=1e-6)
     assert h.saturation == {"reset": 0.0, "update": 0.0, "candidate": 0.0}

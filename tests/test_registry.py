@@ -8,7 +8,6 @@ that deliberately broken entries can show they fail.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 from pathlib import Path
 
@@ -94,15 +93,15 @@ def _whole():
     ({"equations_source": " "}, "equations_source"),
 ])
 def test_an_incomplete_layout_entry_fails(change, expected):
-    broken = dataclasses.replace(_whole(), **change)
+    broken = _whole().replace(**change)
     problems = layout_problems(broken)
     assert any(expected in p for p in problems), problems
 
 
 def test_a_layout_without_oracle_must_say_why():
     with pytest.raises(ValueError, match="oracle"):
-        dataclasses.replace(_whole(), oracle=None)
-    dataclasses.replace(_whole(), oracle=None, no_oracle_reason="the framework cell needs a GPU")
+        _whole().replace(oracle=None)
+    _whole().replace(oracle=None, no_oracle_reason="the framework cell needs a GPU")
 
 
 def reader_problems(module) -> list[str]:

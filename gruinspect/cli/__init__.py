@@ -2,6 +2,12 @@
 
 Errors the library raises on purpose (:class:`~gruinspect.errors.GruInspectError`) become one line
 on stderr and exit 2 (or the error's own code); ``--traceback`` shows the full trace instead.
+
+The click application is :mod:`gruinspect.cli.app` (``gruinspect.cli.main`` names it). This
+module imports no click: the console script's :func:`entry` runs the plainest and most frequent
+command line, ``gruinspect list PATH...`` with no option, without it (click's import is about a
+third of such a run), through the same code as the click command; every other command line goes
+to click.
 """
 from __future__ import annotations
 
@@ -9,9 +15,6 @@ import os
 import sys
 import warnings
 
-import click
-
-from .. import __version__
 from ..errors import ExitCode, GruInspectError
 
 _COMMANDS = {
@@ -36,104 +39,10 @@ _HELP = {
 }
 
 
-class GruGroup(click.Group):
-    """Loads each command's module only when it runs, and turns errors into one line."""
-
-    def list_commands(self, ctx):
-        return list(_COMMANDS)
-
-    def get_command(self, ctx, name):
-        if name not in _COMMANDS:
-            return None
-        import importlib
-
-        module, attr = _COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
-
-    def format_commands(self, ctx, formatter):
-        # Short help without importing every command module.
-        rows = [(name, _HELP[name]) for name in _COMMANDS]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        # numpy's OpenBLAS starts a thread per core as it is imported (about 60 ms of a short
-        # command); gruinspect's numpy work streams through memory and gains nothing from a
-        # threaded BLAS. A setting of the user's own wins.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        # click prints usage errors as a block (usage line, hint, blank line, error); scripts and
-        # CI logs get the tool's own single line, with the help hint on the same line.
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.UsageError as exc:
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            message = exc.format_message().strip()
-            _fail(message + ("" if message.endswith((".", "?", "!")) else ".") + hint, ExitCode.BAD_INPUT)
-        except click.ClickException as exc:
-            _fail(exc.format_message(), exc.exit_code)
-        except click.exceptions.Abort:
-            _fail("Interrupted.", ExitCode.INTERRUPTED)
-        if not standalone_mode:
-            return code
-        sys.exit(code or 0)
-
-    def invoke(self, ctx):
-        from .. import _signals, _supervisor
-        from ..formats._guard import set_hang_guard
-
-        # A C library looping on a corrupted file becomes exit 2, not a hang: readers wrap such
-        # calls in the hang guard, which the command line (and only it) supervises from a parent.
-        _supervisor.enable()
-        previous_guard = set_hang_guard(_supervisor.bounded)
-        restore_signals = _signals.install()  # SIGTERM and SIGHUP clean up partial output like Ctrl-C
-        try:
-            with warnings.catch_warnings():
-                # numpy's floating-point warnings (a signalling NaN cast to float64, an overflow in
-                # a statistic) are not messages for users: results count NaN and Inf themselves,
-                # and an error must stay one line on stderr.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return super().invoke(ctx)
-        except GruInspectError as exc:
-            if _want_traceback(ctx):
-                raise
-            _fail(str(exc), exc.exit_code)
-        except BrokenPipeError:
-            # the reader of our output went away (`gruinspect list ... | head`): stop quietly, as
-            # a tool killed by SIGPIPE does, and keep Python from complaining when it flushes stdout
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
-            sys.exit(int(ExitCode.BROKEN_PIPE))
-        except OSError as exc:
-            if _want_traceback(ctx):
-                raise
-            where = f" {exc.filename}" if exc.filename else ""
-            _fail(f"Cannot access{where}: {exc.strerror or exc}.", ExitCode.BAD_INPUT)
-        except MemoryError:
-            if _want_traceback(ctx):
-                raise
-            _fail("Out of memory while reading the input.", ExitCode.BAD_INPUT)
-        except KeyboardInterrupt as exc:
-            try:
-                _fail(f"Interrupted by {exc.signal_name}." if isinstance(exc, _signals.Terminated) else "Interrupted.",
-                      _signals.exit_code(exc))
-            except OSError:  # after SIGHUP the terminal may be gone: the exit code still tells
-                sys.exit(_signals.exit_code(exc))
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except Exception as exc:  # a bug: still one line, with the way to learn more
-            if _want_traceback(ctx):
-                raise
-            _fail(f"Internal error ({type(exc).__name__}: {exc}); rerun with --traceback and report it.",
-                  ExitCode.BAD_INPUT)
-        finally:
-            restore_signals()
-            set_hang_guard(previous_guard)
-
-
 def _want_traceback(ctx) -> bool:
-    return bool(ctx.meta.get("gruinspect.traceback")) or os.environ.get("GRUINSPECT_TRACEBACK") == "1"
+    """--traceback on this command line (a click context; None: none given), or GRUINSPECT_TRACEBACK=1."""
+    return bool(ctx is not None and ctx.meta.get("gruinspect.traceback")) or \
+        os.environ.get("GRUINSPECT_TRACEBACK") == "1"
 
 
 def _fail(message: str, code: int):
@@ -162,24 +71,96 @@ def set_traceback(ctx, _param, value):
         ctx.meta["gruinspect.traceback"] = True
 
 
-@click.group(cls=GruGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="gruinspect")
-@click.option("--traceback", is_flag=True, expose_value=False, is_eager=True, callback=set_traceback,
-              help="Show the full Python traceback on errors.")
-def main():
-    """Find every GRU cell in saved weights and name every slice of its fused matrices.
+def run_guarded(call, *, traceback: bool = False):
+    """``call()`` as every command runs: HDF5 reads supervised against hangs, SIGTERM and SIGHUP
+    cleaning up like Ctrl-C, numpy's float warnings silenced, and every error one line on stderr
+    with its exit code (``traceback``: raised instead)."""
+    from .. import _signals, _supervisor
+    from ..formats._guard import set_hang_guard
 
-    PATH may be a TF checkpoint (prefix, .index, .data file or folder), a SavedModel or frozen
-    graph, a Keras .h5 / .keras / .weights.h5 file, a PyTorch .pt / .pth / .bin / .ckpt, a
-    .safetensors file, an .onnx model, a TensorFlow.js model.json or a .tflite model. The format
-    is detected from the content, not the name; nothing in a file is ever executed.
+    # A C library looping on a corrupted file becomes exit 2, not a hang: readers wrap such
+    # calls in the hang guard, which the command line (and only it) supervises from a parent.
+    _supervisor.enable()
+    previous_guard = set_hang_guard(_supervisor.bounded)
+    restore_signals = _signals.install()  # SIGTERM and SIGHUP clean up partial output like Ctrl-C
+    try:
+        with warnings.catch_warnings():
+            # numpy's floating-point warnings (a signalling NaN cast to float64, an overflow in
+            # a statistic) are not messages for users: results count NaN and Inf themselves,
+            # and an error must stay one line on stderr.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return call()
+    except GruInspectError as exc:
+        if traceback:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        # the reader of our output went away (`gruinspect list ... | head`): stop quietly, as
+        # a tool killed by SIGPIPE does, and keep Python from complaining when it flushes stdout
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        sys.exit(int(ExitCode.BROKEN_PIPE))
+    except OSError as exc:
+        if traceback:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(f"Cannot access{where}: {exc.strerror or exc}.", ExitCode.BAD_INPUT)
+    except MemoryError:
+        if traceback:
+            raise
+        _fail("Out of memory while reading the input.", ExitCode.BAD_INPUT)
+    except KeyboardInterrupt as exc:
+        try:
+            _fail(f"Interrupted by {exc.signal_name}." if isinstance(exc, _signals.Terminated) else "Interrupted.",
+                  _signals.exit_code(exc))
+        except OSError:  # after SIGHUP the terminal may be gone: the exit code still tells
+            sys.exit(_signals.exit_code(exc))
+    except Exception as exc:  # a bug: still one line, with the way to learn more
+        if traceback or type(exc).__module__.startswith("click."):  # click's exits and usage errors are its own
+            raise
+        _fail(f"Internal error ({type(exc).__name__}: {exc}); rerun with --traceback and report it.",
+              ExitCode.BAD_INPUT)
+    finally:
+        restore_signals()
+        set_hang_guard(previous_guard)
 
-    \b
-    Examples:
-      gruinspect list model.ckpt --long
-      gruinspect verify model.h5 --oracle framework
-      gruinspect split model.pt --out gru_blocks
-      gruinspect convert model.keras --to pytorch --out port
-      gruinspect diff model.keras port/model.safetensors
-      gruinspect report model.onnx --out gates.html
-    """
+
+def _quick_list(argv: list[str]) -> list[str] | None:
+    """The PATHs of ``list PATH...`` with no option (nothing starting with "-"), else None."""
+    if len(argv) >= 2 and argv[0] == "list" and all(a and not a.startswith("-") for a in argv[1:]):
+        return argv[1:]
+    return None
+
+
+def _thread_defaults() -> None:
+    # numpy's OpenBLAS starts a thread per core as it is imported (about 60 ms of a short
+    # command); gruinspect's numpy work streams through memory and gains nothing from a
+    # threaded BLAS. A setting of the user's own wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def entry(argv: list[str] | None = None) -> None:
+    """The `gruinspect` console script (and ``python -m gruinspect``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _thread_defaults()
+    paths = _quick_list(argv)
+    if paths is None:
+        from .app import main as app
+
+        app(args=argv, prog_name="gruinspect")
+        return
+    from .list_text import list_paths
+
+    sys.exit(run_guarded(lambda: list_paths(paths), traceback=_want_traceback(None)) or 0)
+
+
+def __getattr__(name: str):
+    # ``gruinspect.cli.main`` is the click application (tests and scripts invoke it); importing
+    # it here would put click on every command line's path.
+    if name in ("main", "GruGroup"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

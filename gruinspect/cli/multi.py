@@ -13,17 +13,20 @@ import io
 import sys
 from contextlib import ExitStack, redirect_stderr, redirect_stdout
 
-import click
-
 from .. import render
 from ..errors import ExitCode, GruInspectError
 
 
+# click is imported by the decorators only: `gruinspect list PATH...` runs run_each without it.
 def paths_argument(f):
+    import click
+
     return click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=str))(f)
 
 
 def jsonl_option(f):
+    import click
+
     return click.option("--jsonl", is_flag=True,
                         help="Print one JSON object per file and line, as each file finishes "
                              "(several PATHs, or one).")(f)
@@ -36,7 +39,7 @@ def file_error(exc: BaseException, ctx) -> tuple[str, int]:
     """
     from . import _one_line, _want_traceback
 
-    if isinstance(exc, (KeyboardInterrupt, BrokenPipeError)) or (ctx is not None and _want_traceback(ctx)):
+    if isinstance(exc, (KeyboardInterrupt, BrokenPipeError)) or _want_traceback(ctx):
         raise exc
     if isinstance(exc, GruInspectError):
         message, code = str(exc), int(exc.exit_code)

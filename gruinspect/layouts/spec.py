@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
@@ -68,7 +67,6 @@ class ConventionRow(NamedTuple):
     seen_in: str
 
 
-@dataclass(frozen=True)
 class LayoutSpec:
     """Everything one GRU convention means.
 
@@ -81,20 +79,39 @@ class LayoutSpec:
     ``no_oracle_reason``. ``samples`` names ``sample_checkpoints/`` folders holding such a cell.
     ``transforms`` maps a :class:`gruinspect.cell.BlockSource` transform name to
     ``(stored slice -> block, block -> stored slice)`` refs, for blocks that are not plain slices.
+
+    Immutable; ``replace(**changes)`` gives a changed copy. A plain class, not a dataclass, for
+    `list`'s start-up (gruinspect/store.py).
     """
 
-    name: str
-    title: str
-    find_cells: Ref
-    equations: Ref
-    equations_source: str
-    oracle: Oracle | None = None
-    no_oracle_reason: str | None = None
-    default_activations: Activations = Activations("tanh", "sigmoid")
-    conventions: tuple[ConventionRow, ...] = ()
-    samples: tuple[str, ...] = ()
-    transforms: dict[str, tuple[Ref, Ref]] = field(default_factory=dict)
+    FIELDS = ("name", "title", "find_cells", "equations", "equations_source", "oracle", "no_oracle_reason",
+              "default_activations", "conventions", "samples", "transforms")
+    __slots__ = FIELDS
 
-    def __post_init__(self) -> None:
-        if (self.oracle is None) == (self.no_oracle_reason is None):
-            raise ValueError(f"layout {self.name}: give an oracle or a no_oracle_reason, exactly one")
+    def __init__(self, name: str, title: str, find_cells: Ref, equations: Ref, equations_source: str,
+                 oracle: Oracle | None = None, no_oracle_reason: str | None = None,
+                 default_activations: Activations = Activations("tanh", "sigmoid"),
+                 conventions: tuple[ConventionRow, ...] = (), samples: tuple[str, ...] = (),
+                 transforms: dict[str, tuple[Ref, Ref]] | None = None) -> None:
+        if (oracle is None) == (no_oracle_reason is None):
+            raise ValueError(f"layout {name}: give an oracle or a no_oracle_reason, exactly one")
+        values = (name, title, find_cells, equations, equations_source, oracle, no_oracle_reason,
+                  default_activations, tuple(conventions), tuple(samples), dict(transforms or {}))
+        for key, value in zip(self.FIELDS, values):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key, value) -> None:
+        raise AttributeError(f"a LayoutSpec is immutable; use replace({key}=...)")
+
+    def replace(self, **changes) -> LayoutSpec:
+        return LayoutSpec(**{**{f: getattr(self, f) for f in self.FIELDS}, **changes})
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, LayoutSpec):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None  # holds a dict
+
+    def __repr__(self) -> str:
+        return f"LayoutSpec(name={self.name!r}, title={self.title!r})"

@@ -21,13 +21,15 @@ import math
 import os
 import re
 import threading
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidFileError, TruncatedFileError, UnsupportedError
 from ..store import TensorInfo, TensorStore
 from . import _tensor_proto, _wire, check_format
 from ._tf_types import dtype_from_enum
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "tf-frozen-graph"
 FORMATS = (FORMAT,)
@@ -198,6 +200,8 @@ class _SplatRows:
         self.row_bytes = self._row * self.dtype.itemsize
 
     def read_rows(self, start: int, stop: int, out):
+        import numpy as np
+
         flat = out.reshape(-1).view(np.uint8)[: (stop - start) * self.row_bytes].view(self.dtype)
         first = start * self._row
         count = self._values.shape[0]

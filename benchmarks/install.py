@@ -35,16 +35,25 @@ import tempfile
 from measure import REPO
 
 # What pip writes for a console script (pip/_internal/operations/install/wheel.py, distlib's
-# script template): the entry point's module and function.
+# script template): the entry point's module and function, from pyproject.toml's [project.scripts].
 _SCRIPT = """#!{python}
 # -*- coding: utf-8 -*-
 import re
 import sys
-from gruinspect.cli import main
+from {module} import {function}
 if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
-    sys.exit(main())
+    sys.exit({function}())
 """
+
+
+def entry_point() -> tuple[str, str]:
+    """(module, function) of the ``gruinspect`` console script the checkout declares."""
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        module, _, function = tomllib.load(f)["project"]["scripts"]["gruinspect"].partition(":")
+    return module, function
 
 
 def install_kind(python: str = sys.executable) -> str:
@@ -84,7 +93,8 @@ def regular_install(work: str) -> dict:
         f.write("\n".join(deps) + "\n")
     script = os.path.join(venv, "bin", "gruinspect")
     with open(script, "w", encoding="utf-8") as f:
-        f.write(_SCRIPT.format(python=python))
+        module, function = entry_point()
+        f.write(_SCRIPT.format(python=python, module=module, function=function))
     os.chmod(script, 0o755)
     info = {"mode": "regular install", "python": python, "gruinspect": script, "site": target,
             "deps": deps, "folder": folder}

@@ -6,16 +6,15 @@ from .. import render
 from ..layouts._common import is_optimizer_slot
 from ..listing import list_cells
 from . import warn_each
-from .multi import run_each
+from .multi import paths_code
 
 
 def list_paths(paths: list[str]) -> int:
     """``gruinspect list PATH...`` with no option; returns the exit code (as the click command)."""
-    if len(paths) == 1:
-        list_one(paths[0], False, False, False)
-        return 0
-    return run_each(None, paths, lambda path, structured: (list_one(path, False, False, structured, False), 0),
-                    as_json=False, jsonl=False)
+    def one(path, structured, emit):
+        return list_one(path, False, False, structured, emit)
+
+    return paths_code(None, paths, one, as_json=False, jsonl=False) or 0
 
 
 def list_one(path, all_tensors, long, as_json, emit=True):

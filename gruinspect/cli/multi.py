@@ -67,11 +67,19 @@ def run_paths(ctx, paths, one, *, as_json: bool, jsonl: bool) -> None:
     """For commands whose files always exit 0: ``one(path, as_json, emit)`` returns the file's
     JSON when ``as_json`` (printing it too when ``emit``) or prints its text. One PATH without
     --jsonl runs exactly as the single-file command; more go through :func:`run_each`."""
+    code = paths_code(ctx, paths, one, as_json=as_json, jsonl=jsonl)
+    if code is not None:
+        ctx.exit(code)
+
+
+def paths_code(ctx, paths, one, *, as_json: bool, jsonl: bool) -> int | None:
+    """:func:`run_paths` without click (``ctx`` may be None): the worst exit code of several
+    PATHs, or None when one PATH ran as the single-file command."""
     if len(paths) == 1 and not jsonl:
         one(paths[0], as_json, True)
-        return
-    ctx.exit(run_each(ctx, paths, lambda path, structured: (one(path, structured, False), 0), as_json=as_json,
-                      jsonl=jsonl))
+        return None
+    return run_each(ctx, paths, lambda path, structured: (one(path, structured, False), 0), as_json=as_json,
+                    jsonl=jsonl)
 
 
 def run_each(ctx, paths, one, *, as_json: bool, jsonl: bool, results=None) -> int:

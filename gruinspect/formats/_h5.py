@@ -311,6 +311,29 @@ def native_close(root) -> None:
     root.file.close()
 
 
+def probe(path: str, check, failed):
+    """``check(f)`` on the HDF5 file PATH opened natively when that settles it, else opened by
+    h5py inside the hang guard; ``failed`` when neither can read it (``open`` then says why)."""
+    root = native_root(path)
+    if root is not None:
+        try:
+            return check(root)
+        except Exception:  # whatever the native parse could not settle, h5py settles below
+            pass
+        finally:
+            native_close(root)
+    try:
+        with hang_guard(hang_message(path)):
+            # imported inside the guard: a supervised command forks before h5py and numpy load,
+            # so the two processes share (and copy on write) fewer pages
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                return check(f)
+    except Exception:
+        return failed
+
+
 def top_level_summary(f) -> str:
     """A few top-level names of an HDF5 file, for "is not a Keras file" messages."""
     keys = list(f.keys())[:6]

@@ -80,24 +80,7 @@ def _archive_folder_weights(path: str) -> str | None:
 
 
 def _is_keras3_h5(path: str) -> bool:
-    root = _h5.native_root(path)
-    if root is not None:
-        try:
-            return _keras3_tree(root, path)
-        except Exception:  # whatever the native parse could not settle, h5py settles below
-            pass
-        finally:
-            _h5.native_close(root)
-    try:
-        with hang_guard(_h5.hang_message(path)):
-            # imported inside the guard: a supervised command forks before h5py and numpy load,
-            # so the two processes share (and copy on write) fewer pages
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                return _keras3_tree(f, path)
-    except Exception:
-        return False
+    return _h5.probe(path, lambda f: _keras3_tree(f, path), False)
 
 
 def _keras3_tree(f, path: str) -> bool:

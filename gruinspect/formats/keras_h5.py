@@ -41,22 +41,7 @@ def sniff(path: str) -> str | None:
     first, takes Keras 3 ones), None for anything else."""
     if not _h5.is_hdf5(path):
         return None
-    root = _h5.native_root(path)
-    if root is not None:
-        try:
-            return keras_format(root) or HDF5
-        except Exception:  # whatever the native parse could not settle, h5py settles below
-            pass
-        finally:
-            _h5.native_close(root)
-    try:
-        with hang_guard(_h5.hang_message(path)):
-            import h5py  # inside the guard, as in keras3._is_keras3_h5
-
-            with h5py.File(path, "r") as f:
-                return keras_format(f) or HDF5
-    except Exception:  # a damaged file: open() says what is wrong with it
-        return HDF5
+    return _h5.probe(path, lambda f: keras_format(f) or HDF5, HDF5)  # damaged: open() says what is wrong
 
 
 def keras_format(f) -> str | None:
